@@ -1,0 +1,96 @@
+"""HTTP routes: discovery, hook calls, feedback, health. Each handler reads like a table of contents."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import engine
+from .data.prefetch import resolve
+from .errors import CDSError, PayloadTooLarge, ServiceUnavailable, operation_outcome
+from .protocol.feedback import parse_feedback
+from .protocol.request import decode_json_body, parse_hook_call
+from .protocol.response import CDSResponse, to_json
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+bp = Blueprint("cds", __name__)
+
+
+def runtime() -> Runtime:
+    """Return this app's runtime objects (registry, store, fetch settings, clock)."""
+    return current_app.extensions["b12cds"]
+
+
+@bp.get("/cds-services")
+def discovery() -> Any:
+    """List the CDS services (CDS Hooks 2.0 discovery)."""
+    return jsonify(runtime().registry.discovery())
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Any:
+    """Answer a hook call with cards."""
+    rt = runtime()
+    service = rt.registry.get(service_id)
+    call = parse_hook_call(_json_body(), service.hook)
+    data = resolve(service, call, rt.fetch_settings)
+    cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid,
+                            evaluators=rt.evaluators)
+    return jsonify(to_json(CDSResponse(cards=cards)))
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Any:
+    """Store the clinician's feedback on cards (CDS Hooks 2.0 feedback)."""
+    rt = runtime()
+    service = rt.registry.get(service_id)
+    items = parse_feedback(_json_body()).feedback
+    stored, duplicates = rt.store.add(service.id, list(items))
+    return jsonify({"stored": stored, "duplicates": duplicates})
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """Liveness: the process answers."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    """Readiness: the feedback store answers."""
+    if not runtime().store.ping():
+        raise ServiceUnavailable("the feedback store does not answer")
+    return jsonify({"status": "ready"})
+
+
+def _json_body() -> Any:
+    return decode_json_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Turn every error into an OperationOutcome; a bug becomes a 500 without details."""
+
+    @app.errorhandler(CDSError)
+    def _cds_error(error: CDSError) -> Any:
+        return jsonify(error.to_operation_outcome()), error.status
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_: RequestEntityTooLarge) -> Any:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return _cds_error(PayloadTooLarge(f"request body is larger than {limit} bytes"))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Any:
+        code = {404: "not-found", 405: "not-supported"}.get(error.code or 500, "exception")
+        body = operation_outcome(error.description or error.name, code=code)
+        return jsonify(body), error.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(operation_outcome("internal error", code="exception")), 500
+

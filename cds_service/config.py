@@ -1,0 +1,89 @@
+"""Settings: defaults here, overridden by ``CDS_*`` environment variables, then by the factory's mapping."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+#: Every setting, its default and what it means. The README's settings table mirrors this.
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "AUTH_REQUIRED": (
+        True,
+        "Require a valid bearer JWT from the EHR on every endpoint. Set false only for development.",
+    ),
+    "TRUSTED_ISSUERS": ({}, "JSON map of JWT `iss` to its key source ({'jwks_url'|'jwks_file', 'jku'})."),
+    "FHIR_SERVER_ALLOWLIST": ([], "JSON list of URL prefixes the service may call back as fhirServer."),
+    "PUBLIC_BASE_URL": (None, "The service's public URL (behind a proxy), for the JWT `aud` check."),
+    "HOOKS_DIR": (None, "Directory of CDS service definitions; default: the packaged hooks/."),
+    "FEEDBACK_DATABASE_URL": (
+        None,
+        "SQLAlchemy URL of the feedback store; default: SQLite file feedback.sqlite3 in the instance folder.",
+    ),
+    "FHIR_REQUEST_TIMEOUT": (3.0, "Seconds to wait for one FHIR response (connect and each read)."),
+    "FHIR_DEADLINE": (5.0, "Seconds all FHIR fetches of one hook call may take together."),
+    "FHIR_MAX_PAGES": (10, "Pages of one paginated search followed at most."),
+    "FHIR_MAX_RESOURCES": (2000, "Resources of one search kept at most."),
+    "FHIR_MAX_RESPONSE_BYTES": (10_000_000, "Bytes of one FHIR response read at most."),
+    "FHIR_MAX_CONCURRENCY": (16, "FHIR fetches in flight at once (shared by all calls of a worker)."),
+    "CORS_ORIGINS": ("*", "Origins allowed to call from a browser: '*' or a comma-separated list."),
+    "MAX_CONTENT_LENGTH": (5_000_000, "Largest request body accepted, in bytes (413 beyond)."),
+    "LOG_CARDS": (False, "Log the cards returned (they describe a patient): off unless you need it."),
+    "LOG_LEVEL": ("INFO", "Python logging level."),
+}
+
+
+def load_config(mapping: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Merge defaults, ``CDS_``-prefixed environment variables and the mapping, in that order.
+
+    >>> load_config({"LOG_LEVEL": "DEBUG"}, environ={"CDS_FHIR_DEADLINE": "2.5"})["FHIR_DEADLINE"]
+    2.5
+    """
+    environ = os.environ if environ is None else environ
+    config = {key: default for key, (default, _) in DEFAULTS.items()}
+    for key, default in list(config.items()):
+        raw = environ.get(f"CDS_{key}")
+        if raw is not None:
+            config[key] = _parse_env(key, raw, default)
+    config.update(mapping or {})
+    _check(config)
+    return config
+
+
+def _parse_env(key: str, raw: str, default: Any) -> Any:
+    """Parse an environment string into the type of the setting's default."""
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(f"expected true or false, got {raw!r}")
+            return lowered in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, dict | list):
+            return json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"CDS_{key}: {exc}") from exc
+    return raw
+
+
+def _check(config: dict) -> None:
+    """Refuse settings of the wrong shape at start-up, naming the setting."""
+    expectations = {
+        "TRUSTED_ISSUERS": dict,
+        "FHIR_SERVER_ALLOWLIST": list,
+        "AUTH_REQUIRED": bool,
+        "LOG_CARDS": bool,
+    }
+    for key, kind in expectations.items():
+        if not isinstance(config[key], kind):
+            raise ConfigError(f"{key} must be a {kind.__name__}, got {type(config[key]).__name__}")
+    for key in ("FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
+                "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY"):
+        if not isinstance(config[key], int | float) or config[key] <= 0:
+            raise ConfigError(f"{key} must be a positive number, got {config[key]!r}")

@@ -1,0 +1,170 @@
+"""Call back the EHR's FHIR server for one hook call: bounded in time, size and pages.
+
+Every wait is bounded: each request by ``request_timeout`` and by what is left of the call's
+``deadline`` (a ``time.monotonic()`` instant); each body is read in chunks so a slow drip or
+an endless body stops at the deadline or the size cap. Pagination follows ``next`` links only
+on the same server, so the bearer token never leaves it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+CHUNK_BYTES = 64 * 1024
+
+
+class FetchError(Exception):
+    """A FHIR fetch failed; the message is safe to show (no token, no patient data)."""
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Bounds on the FHIR callbacks of one hook call."""
+
+    request_timeout: float = 3.0
+    max_pages: int = 10
+    max_resources: int = 2000
+    max_bytes: int = 10_000_000
+
+
+@dataclass
+class SearchResult:
+    """Resources of one search (match and include entries), and whether paging stopped early."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    truncated: str | None = None  # why we stopped before the last page, if we did
+
+
+class FhirClient:
+    """A FHIR R4 REST client bound to one server, one access token and one deadline."""
+
+    def __init__(self, session: requests.Session, base_url: str, access_token: str | None,
+                 limits: FetchLimits, deadline: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._token = access_token
+        self._limits = limits
+        self._deadline = deadline
+
+    def read(self, path: str) -> dict[str, Any] | None:
+        """GET ``{base}/{Type}/{id}``; None when the server has no such resource (404/410)."""
+        status, body = self._get(f"{self.base_url}/{path}")
+        if status in (404, 410):
+            return None
+        _raise_for_status(status)
+        expected = path.split("/", 1)[0]
+        if body.get("resourceType") != expected:
+            raise FetchError(f"expected a {expected}, got {body.get('resourceType')!r}")
+        return body
+
+    def search(self, path: str) -> SearchResult:
+        """GET ``{base}/{Type}?{params}`` and follow ``next`` links within the limits."""
+        status, body = self._get(f"{self.base_url}/{path}")
+        _raise_for_status(status)
+        return self.collect(body)
+
+    def collect(self, bundle: dict[str, Any]) -> SearchResult:
+        """Take the resources of a searchset Bundle and of its further pages."""
+        result = SearchResult()
+        pages = 1
+        while True:
+            _expect_bundle(bundle)
+            result.resources.extend(bundle_resources(bundle))
+            next_url = next_link(bundle)
+            if next_url is None:
+                return result
+            if len(result.resources) >= self._limits.max_resources:
+                result.truncated = f"stopped at {self._limits.max_resources} resources"
+                return result
+            if pages >= self._limits.max_pages:
+                result.truncated = f"stopped after {self._limits.max_pages} pages"
+                return result
+            if not next_url.startswith(self.base_url + "/") and not next_url.startswith(self.base_url + "?"):
+                result.truncated = "the next page is on another server; not followed"
+                return result
+            status, bundle = self._get(next_url)
+            _raise_for_status(status)
+            pages += 1
+
+    def _get(self, url: str) -> tuple[int, dict[str, Any]]:
+        """GET a URL as FHIR JSON within the deadline and the size cap."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError("the deadline for FHIR fetches passed")
+        timeout = min(self._limits.request_timeout, remaining)
+        headers = {"Accept": "application/fhir+json, application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            with self._session.get(url, headers=headers, timeout=(timeout, timeout), stream=True,
+                                   allow_redirects=False) as response:
+                raw = self._read_body(response)
+                status = response.status_code
+        except requests.Timeout:
+            raise FetchError(f"no answer within {timeout:.1f} s") from None
+        except requests.RequestException as exc:
+            raise FetchError(f"could not reach the FHIR server ({type(exc).__name__})") from None
+        if 300 <= status < 400:
+            raise FetchError(f"HTTP {status} redirect; redirects are not followed")
+        if status != 200:
+            return status, {}
+        return status, _decode(raw)
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(CHUNK_BYTES):
+            size += len(chunk)
+            if size > self._limits.max_bytes:
+                raise FetchError(f"response larger than {self._limits.max_bytes} bytes")
+            if time.monotonic() > self._deadline:
+                raise FetchError("the deadline for FHIR fetches passed while reading")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the resources of a Bundle's entries, leaving out search outcome messages."""
+    resources = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            continue
+        if (entry.get("search") or {}).get("mode") == "outcome":
+            continue
+        resources.append(resource)
+    return resources
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    """Return the Bundle's ``next`` page URL, if any."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def _expect_bundle(body: dict[str, Any]) -> None:
+    if body.get("resourceType") != "Bundle":
+        raise FetchError(f"expected a Bundle, got {body.get('resourceType')!r}")
+
+
+def _raise_for_status(status: int) -> None:
+    if status != 200:
+        meaning = {401: "unauthorised", 403: "forbidden", 404: "not found"}.get(status, "error")
+        raise FetchError(f"HTTP {status} ({meaning})")
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise FetchError("the FHIR server answered with malformed JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+        raise FetchError("the FHIR server answered with something that is not a FHIR resource")
+    return body

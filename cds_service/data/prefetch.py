@@ -1,0 +1,257 @@
+"""Resolve a service's prefetch key by key: use what the EHR sent, fetch what it did not.
+
+CDS Hooks 2.0 §Prefetch: a key that is present is used; ``null`` means the EHR found nothing
+(no refetch); an empty searchset means no data; an OperationOutcome means the EHR failed that
+key; an absent or failed key is fetched from ``fhirServer`` with the bearer token. Data that is
+needed and cannot be had is a 412.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from ..errors import InvalidRequest, PrefetchUnavailable
+from ..protocol.request import ParsedCall
+from ..registry import TOKEN, ServiceDefinition
+from .fhir_client import FetchError, FetchLimits, FhirClient, SearchResult, bundle_resources, next_link
+from .medications import unresolved_medication_refs
+
+#: Seconds a task may overrun the deadline before it is given up for lost (it stops itself soon after).
+GRACE_SECONDS = 0.25
+READ_QUERY = re.compile(r"^([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass
+class PatientData:
+    """What the service knows for one call, by prefetch key, before any clinical reading."""
+
+    by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Medication/<id>" -> resource
+    draft_orders: list[dict[str, Any]] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # optional key -> why it could not be had
+    provenance: dict[str, str] = field(default_factory=dict)  # key -> prefetch | null | fetched
+    notes: list[str] = field(default_factory=list)  # data-quality notes safe to show a clinician
+
+    def resources(self) -> list[dict[str, Any]]:
+        """Return every resource once, whatever key it came from."""
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        anonymous = []
+        for resources in self.by_key.values():
+            for resource in resources:
+                rid = resource.get("id")
+                if isinstance(rid, str):
+                    seen.setdefault((resource["resourceType"], rid), resource)
+                else:
+                    anonymous.append(resource)
+        return [*seen.values(), *anonymous]
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Everything the data layer needs to call back a FHIR server."""
+
+    session: requests.Session
+    executor: Executor
+    limits: FetchLimits
+    deadline_seconds: float
+
+
+def fill_template(template: str, call: ParsedCall) -> str:
+    """Replace prefetch tokens with the (URL-encoded) context values.
+
+    >>> from cds_service.protocol.request import parse_hook_call
+    >>> call = parse_hook_call({"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    ...     "context": {"userId": "Practitioner/7", "patientId": "p1"}}, "patient-view")
+    >>> fill_template("Condition?patient={{context.patientId}}&asserter={{userPractitionerId}}", call)
+    'Condition?patient=p1&asserter=7'
+    """
+    context = call.context
+    user_type, _, user_id = context.userId.partition("/")
+
+    def value(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            found = getattr(context, token.removeprefix("context."), None)
+        else:
+            wanted = token.removeprefix("user").removesuffix("Id")
+            found = user_id if user_type == wanted else None
+        return quote(str(found), safe="-.") if found is not None else ""
+
+    return TOKEN.sub(value, template)
+
+
+def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSettings) -> PatientData:
+    """Resolve every prefetch key of ``service`` for ``call``; raise 412 if required data is missing."""
+    deadline = time.monotonic() + settings.deadline_seconds
+    request = call.request
+    client = None
+    if request.fhir_base:
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        client = FhirClient(settings.session, request.fhir_base, token, settings.limits, deadline)
+    data = PatientData(draft_orders=_draft_orders(call))
+    provided = request.prefetch or {}
+    failures: dict[str, str] = {}
+    pending: dict[str, Future[Any]] = {}
+    for key, template in service.prefetch.items():
+        query = fill_template(template, call)
+        if key in provided:
+            outcome = _use_provided(key, query, provided[key], call.context.patientId)
+            if outcome.resources is not None:
+                data.by_key[key] = outcome.resources
+                data.provenance[key] = outcome.provenance
+                if outcome.next_bundle is not None:
+                    pending[key] = _submit_pages(settings, client, outcome.next_bundle, data, key)
+                continue
+            failures[key] = outcome.reason
+        if client is None:
+            failures[key] = failures.get(key, "not prefetched") + "; no fhirServer to fetch it from"
+            continue
+        failures.pop(key, None)
+        pending[key] = settings.executor.submit(_fetch, client, query)
+    _collect(pending, deadline, data, failures, call.context.patientId)
+    _fetch_medications(data, client, settings, deadline)
+    _settle_failures(service, data, failures)
+    return data
+
+
+@dataclass(frozen=True)
+class _Provided:
+    resources: list[dict[str, Any]] | None
+    provenance: str = "prefetch"
+    reason: str = ""
+    next_bundle: dict[str, Any] | None = None
+
+
+def _use_provided(key: str, query: str, value: Any, patient_id: str) -> _Provided:
+    """Classify one prefetch value sent by the EHR."""
+    where = [f"prefetch.{key}"]
+    if value is None:
+        return _Provided([], provenance="null")
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        raise InvalidRequest(f"prefetch.{key} must be a FHIR resource or null", expression=where)
+    kind = value["resourceType"]
+    if kind == "OperationOutcome":
+        return _Provided(None, reason="the EHR reported that this prefetch failed")
+    read = READ_QUERY.match(query)
+    if read and kind == read.group(1):
+        resources = [value]
+    elif kind == "Bundle":
+        resources = bundle_resources(value)
+    else:
+        return _Provided(None, reason=f"expected {read.group(1) if read else 'a Bundle'}, got {kind}")
+    stranger = _other_patient(resources, patient_id)
+    if stranger:
+        raise InvalidRequest(f"prefetch.{key} holds {stranger}, which belongs to another patient",
+                             expression=where)
+    if read and kind == "Bundle":
+        resources = [r for r in resources if r["resourceType"] == read.group(1)]
+    return _Provided(resources, next_bundle=value if next_link(value) and kind == "Bundle" else None)
+
+
+def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | None:
+    """Name the first resource that is plainly about another patient (a wrong-patient card is the worst)."""
+    for resource in resources:
+        if resource["resourceType"] == "Patient":
+            if resource.get("id") not in (None, patient_id):
+                return f"Patient/{resource.get('id')}"
+            continue
+        subject = resource.get("subject") or resource.get("patient")
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if isinstance(reference, str) and "Patient/" in reference:
+            if reference.rsplit("Patient/", 1)[1].split("/")[0] != patient_id:
+                return f"{resource['resourceType']}/{resource.get('id', '?')}"
+    return None
+
+
+def _submit_pages(settings: FetchSettings, client: FhirClient | None, bundle: dict[str, Any],
+                  data: PatientData, key: str) -> Future[Any]:
+    """Follow the further pages of a prefetched Bundle (the first page is already in ``data``)."""
+    if client is None:
+        data.notes.append(f"{key}: the prefetch has further pages, not fetched (no fhirServer)")
+        done: Future[Any] = Future()
+        done.set_result(SearchResult(resources=bundle_resources(bundle)))
+        return done
+    return settings.executor.submit(client.collect, bundle)
+
+
+def _fetch(client: FhirClient, query: str) -> SearchResult:
+    """Run one prefetch query against the FHIR server (a read yields zero or one resource)."""
+    if READ_QUERY.match(query):
+        resource = client.read(query)
+        return SearchResult(resources=[resource] if resource else [])
+    return client.search(query)
+
+
+def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData,
+             failures: dict[str, str], patient_id: str) -> None:
+    """Wait for the fetches (all within one deadline) and file each result or failure by key."""
+    wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
+    for key, future in pending.items():
+        if not future.done():
+            future.cancel()
+            failures[key] = "no answer before the deadline"
+            continue
+        try:
+            result: SearchResult = future.result()
+        except FetchError as exc:
+            failures[key] = str(exc)
+            continue
+        stranger = _other_patient(result.resources, patient_id)
+        if stranger:
+            failures[key] = f"the FHIR server returned {stranger}, which belongs to another patient"
+            continue
+        data.by_key[key] = result.resources
+        data.provenance.setdefault(key, "fetched")
+        if result.truncated:
+            data.notes.append(f"{key}: {result.truncated}; older or further results may be missing")
+
+
+def _fetch_medications(data: PatientData, client: FhirClient | None, settings: FetchSettings,
+                       deadline: float) -> None:
+    """Resolve ``medicationReference``s not contained and not included in the search results."""
+    resources = data.resources() + data.draft_orders
+    for resource in resources:
+        if resource["resourceType"] == "Medication" and isinstance(resource.get("id"), str):
+            data.medications[f"Medication/{resource['id']}"] = resource
+    wanted = [ref for ref in unresolved_medication_refs(resources) if ref not in data.medications]
+    if not wanted:
+        return
+    if client is None:
+        data.notes.extend(f"{ref} is referenced but was not included; no fhirServer to read it" for ref in wanted)
+        return
+    futures = {ref: settings.executor.submit(client.read, ref) for ref in wanted}
+    wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
+    for ref, future in futures.items():
+        try:
+            medication = future.result(timeout=0) if future.done() else None
+        except FetchError as exc:
+            data.notes.append(f"{ref} could not be read ({exc})")
+            continue
+        if medication is None:
+            data.notes.append(f"{ref} could not be read (not found or no answer in time)")
+        else:
+            data.medications[ref] = medication
+
+
+def _settle_failures(service: ServiceDefinition, data: PatientData, failures: dict[str, str]) -> None:
+    """Raise 412 for required keys that failed; record optional ones as missing."""
+    required = {key: why for key, why in failures.items() if key in service.required_keys}
+    if required:
+        detail = "; ".join(f"{key}: {why}" for key, why in sorted(required.items()))
+        raise PrefetchUnavailable(f"required data could not be obtained — {detail}",
+                                  expression=[f"prefetch.{key}" for key in sorted(required)])
+    for key, why in failures.items():
+        data.missing[key] = why
+
+
+def _draft_orders(call: ParsedCall) -> list[dict[str, Any]]:
+    """Draft orders are not on the FHIR server yet: they come from the context only."""
+    draft_orders = getattr(call.context, "draftOrders", None)
+    return draft_orders.resources() if draft_orders is not None else []

@@ -1,0 +1,123 @@
+"""Durable storage of card feedback (no patient data): SQLite by default, any SQLAlchemy URL in production."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from .protocol.feedback import Feedback
+
+metadata = MetaData()
+
+feedback_table = Table(
+    "cds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Hash of the service id and the whole feedback item: the same item sent twice is stored once.
+    Column("dedupe_key", String(64), nullable=False, unique=True),
+    Column("service_id", String(128), nullable=False, index=True),
+    Column("card_uuid", String(36), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("accepted_suggestions", Text, nullable=False),  # JSON list of suggestion uuids
+    Column("override_reason_system", Text),
+    Column("override_reason_code", Text),
+    Column("override_reason_display", Text),
+    Column("override_comment", Text),
+    Column("outcome_time", DateTime(timezone=True), nullable=False),
+    Column("received_time", DateTime(timezone=True), nullable=False),
+)
+
+
+class FeedbackStore:
+    """Stores feedback items idempotently."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> FeedbackStore:
+        """Open (and create if needed) the store at a SQLAlchemy URL."""
+        parsed = make_url(url)
+        options: dict = {"pool_pre_ping": True}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Wait for a writer instead of failing at once when several threads post together.
+            options["connect_args"] = {"timeout": 30}
+        return cls(create_engine(url, **options))
+
+    def add(self, service_id: str, items: list[Feedback], received: datetime | None = None) -> tuple[int, int]:
+        """Store the items; return (newly stored, duplicates ignored)."""
+        received = received or datetime.now(UTC)
+        stored = 0
+        for item in items:
+            row = _row(service_id, item, received)
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(insert(feedback_table).values(**row))
+                stored += 1
+            except IntegrityError:
+                pass  # the same feedback was stored before (unique dedupe_key)
+        return stored, len(items) - stored
+
+    def count(self, service_id: str | None = None) -> int:
+        """Count stored items, for one service or all."""
+        query = select(func.count()).select_from(feedback_table)
+        if service_id is not None:
+            query = query.where(feedback_table.c.service_id == service_id)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def rows(self, service_id: str) -> list[dict]:
+        """Return the stored rows of one service, oldest first."""
+        query = select(feedback_table).where(feedback_table.c.service_id == service_id).order_by(
+            feedback_table.c.id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def ping(self) -> bool:
+        """Return True when the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+
+def _row(service_id: str, item: Feedback, received: datetime) -> dict:
+    reason = item.overrideReason.reason if item.overrideReason else None
+    canonical = json.dumps([service_id, item.model_dump(mode="json")], sort_keys=True, separators=(",", ":"))
+    return {
+        "dedupe_key": hashlib.sha256(canonical.encode()).hexdigest(),
+        "service_id": service_id,
+        "card_uuid": str(item.card),
+        "outcome": item.outcome,
+        "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions]),
+        "override_reason_system": reason.system if reason else None,
+        "override_reason_code": reason.code if reason else None,
+        "override_reason_display": reason.display if reason else None,
+        "override_comment": item.overrideReason.userComment if item.overrideReason else None,
+        "outcome_time": item.outcomeTimestamp,
+        "received_time": received,
+    }

@@ -1,0 +1,148 @@
+"""CDS Hooks 2.0 response models: cards, suggestions, actions, links.
+
+Serialise with :func:`to_json` so that no element is ever ``null`` or empty
+(CDS Hooks 2.0 §"Card Attributes"), except the top-level ``cards`` array.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+SUMMARY_MAX = 140  # "<140 characters" (CDS Hooks 2.0, Card.summary)
+
+
+class _Wire(BaseModel):
+    """Base for wire models: strict field names, no extras."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
+
+
+class Indicator(str, Enum):
+    """Card urgency; clients sort critical > warning > info."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Coding(_Wire):
+    """A FHIR Coding; CDS Hooks requires ``display`` on override reasons."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+class Source(_Wire):
+    """Where the card's guidance comes from: shown to the clinician."""
+
+    label: str
+    url: HttpUrl | None = None
+    icon: HttpUrl | None = None
+    topic: Coding | None = None
+
+
+class Action(_Wire):
+    """One change to apply; the actions of a suggestion form one transaction."""
+
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = None  # noqa: N815 -- CDS Hooks field name
+
+    @model_validator(mode="after")
+    def _resource_matches_type(self) -> Action:
+        if self.type in ("create", "update") and not self.resource:
+            raise ValueError(f"a {self.type} action needs a complete resource")
+        if self.type == "delete" and not self.resourceId:
+            raise ValueError("a delete action needs resourceId ('Type/id')")
+        return self
+
+
+class Suggestion(_Wire):
+    """A one-click set of actions."""
+
+    label: str
+    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
+    isRecommended: bool | None = None  # noqa: N815 -- CDS Hooks field name
+    actions: list[Action] = Field(default_factory=list)
+
+
+class Link(_Wire):
+    """A link to a guideline (absolute) or a SMART app."""
+
+    label: str
+    url: HttpUrl
+    type: Literal["absolute", "smart"] = "absolute"
+    appContext: str | None = None  # noqa: N815 -- CDS Hooks field name
+
+
+class Card(_Wire):
+    """One card shown to the clinician."""
+
+    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
+    summary: str
+    detail: str | None = None
+    indicator: Indicator
+    source: Source
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    selectionBehavior: Literal["at-most-one", "any"] | None = None  # noqa: N815 -- CDS Hooks field name
+    overrideReasons: list[Coding] = Field(default_factory=list)  # noqa: N815 -- CDS Hooks field name
+    links: list[Link] = Field(default_factory=list)
+
+    @field_validator("summary")
+    @classmethod
+    def _summary_short(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("summary must not be empty")
+        if len(value) >= SUMMARY_MAX:
+            raise ValueError(f"summary must be under {SUMMARY_MAX} characters, got {len(value)}")
+        return value
+
+    @field_validator("overrideReasons")
+    @classmethod
+    def _reasons_have_display(cls, value: list[Coding]) -> list[Coding]:
+        for reason in value:
+            if not reason.display:
+                raise ValueError(f"override reason {reason.code!r} needs a display")
+        return value
+
+    @model_validator(mode="after")
+    def _selection_behavior_with_suggestions(self) -> Card:
+        # CDS Hooks 2.0: selectionBehavior SHALL be present when suggestions are.
+        if self.suggestions and self.selectionBehavior is None:
+            raise ValueError("selectionBehavior is required when a card has suggestions")
+        return self
+
+
+class CDSResponse(_Wire):
+    """The body of a hook call's 200 response."""
+
+    cards: list[Card] = Field(default_factory=list)
+    systemActions: list[Action] = Field(default_factory=list)  # noqa: N815 -- CDS Hooks field name
+
+
+def to_json(model: BaseModel) -> dict[str, Any]:
+    """Dump a wire model with no null or empty elements, keeping ``cards`` always.
+
+    >>> to_json(CDSResponse())
+    {'cards': []}
+    """
+    data = _prune(model.model_dump(mode="json", exclude_none=True))
+    if isinstance(model, CDSResponse):
+        data.setdefault("cards", [])
+    return data
+
+
+def _prune(value: Any) -> Any:
+    """Drop empty lists, dicts and strings recursively (FHIR and CDS Hooks forbid them)."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, [], {}, "")}
+    if isinstance(value, list):
+        return [item for item in (_prune(v) for v in value) if item not in (None, [], {}, "")]
+    return value

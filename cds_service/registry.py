@@ -1,0 +1,170 @@
+"""CDS service definitions: one ``hooks/<id>.json`` each, validated at start-up; discovery comes from them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from .errors import ConfigError, UnknownService
+from .protocol.request import CONTEXT_MODELS, field_path
+
+PRIVATE_BLOCK = "x-b12cds"  # never served by discovery
+TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+#: Prefetch tokens of CDS Hooks 2.0 besides ``context.<field>``.
+RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/|\?|$)")
+USER_TOKENS = ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId")
+
+#: evaluator name -> validator of the service's card texts (raises ValueError naming the field)
+CardTextValidators = Mapping[str, Callable[[Mapping[str, Any]], None]]
+
+
+class _PrefetchPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    required: list[str] = Field(default_factory=list)
+    optional: list[str] = Field(default_factory=list)
+
+
+class _Private(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evaluator: Annotated[str, StringConstraints(min_length=1)]
+    prefetchPolicy: _PrefetchPolicy
+    cards: dict[str, Any] = Field(default_factory=dict)
+
+
+class _ServiceFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
+    hook: Literal["patient-view", "order-select", "order-sign"]
+    title: str | None = None
+    description: Annotated[str, StringConstraints(min_length=1)]
+    prefetch: dict[str, Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=dict)
+    usageRequirements: str | None = None
+    private: _Private = Field(alias=PRIVATE_BLOCK)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _ServiceFile:
+        policy = self.private.prefetchPolicy
+        declared = policy.required + policy.optional
+        for key in declared:
+            if key not in self.prefetch:
+                raise ValueError(f"{PRIVATE_BLOCK}.prefetchPolicy names {key!r}, which is not a prefetch key")
+        for key, template in self.prefetch.items():
+            if key not in declared:
+                raise ValueError(f"prefetch.{key}: say in {PRIVATE_BLOCK}.prefetchPolicy if it is required")
+            _check_template(key, template, self.hook)
+        return self
+
+
+def _check_template(key: str, template: str, hook: str) -> None:
+    """Accept only relative FHIR queries whose tokens this hook can fill."""
+    if not RELATIVE_QUERY.match(template):
+        raise ValueError(f"prefetch.{key}: must be relative to fhirServer ('Type?params' or 'Type/id')")
+    context_fields = set(CONTEXT_MODELS[hook].model_fields)
+    for token in TOKEN.findall(template):
+        name = token.removeprefix("context.")
+        if token in USER_TOKENS or (token.startswith("context.") and name in context_fields):
+            continue
+        raise ValueError(f"prefetch.{key}: unknown token {{{{{token}}}}} for hook {hook}")
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One CDS service: what discovery shows, plus how the service evaluates and what its cards say."""
+
+    id: str
+    hook: str
+    title: str | None
+    description: str
+    prefetch: Mapping[str, str]
+    usage_requirements: str | None
+    evaluator: str
+    required_keys: frozenset[str]
+    card_texts: Mapping[str, Any]
+    path: Path
+
+    def discovery_entry(self) -> dict[str, Any]:
+        """Return this service as ``GET /cds-services`` lists it (no null or empty members)."""
+        entry: dict[str, Any] = {"hook": self.hook, "title": self.title, "description": self.description,
+                                 "id": self.id, "prefetch": dict(self.prefetch),
+                                 "usageRequirements": self.usage_requirements}
+        return {key: value for key, value in entry.items() if value not in (None, "", {})}
+
+
+class ServiceRegistry:
+    """The services this deployment offers, by id."""
+
+    def __init__(self, services: Mapping[str, ServiceDefinition]) -> None:
+        self._services = dict(services)
+
+    def get(self, service_id: str) -> ServiceDefinition:
+        """Return the service or raise UnknownService (404)."""
+        try:
+            return self._services[service_id]
+        except KeyError:
+            raise UnknownService(f"no CDS service with id {service_id!r}") from None
+
+    def discovery(self) -> dict[str, Any]:
+        """Return the discovery document, services in id order."""
+        return {"services": [self._services[key].discovery_entry() for key in sorted(self._services)]}
+
+    def __iter__(self):
+        return iter(self._services.values())
+
+
+def default_hooks_dir() -> Path:
+    """Find the service definitions: packaged copy first (wheel install), then the checkout's hooks/."""
+    packaged = Path(__file__).resolve().parent / "_hooks"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "hooks"
+
+
+def load_registry(directory: Path, card_validators: CardTextValidators) -> ServiceRegistry:
+    """Load every ``*.json`` in ``directory``; any invalid file raises ConfigError naming file and field."""
+    files = sorted(Path(directory).glob("*.json"))
+    if not files:
+        raise ConfigError(f"{directory}: no CDS service definitions (*.json) found")
+    services: dict[str, ServiceDefinition] = {}
+    for path in files:
+        service = _load_service(path, card_validators)
+        if service.id in services:
+            raise ConfigError(f"{path.name}: id {service.id!r} is already defined in "
+                              f"{services[service.id].path.name}")
+        services[service.id] = service
+    return ServiceRegistry(services)
+
+
+def _load_service(path: Path, card_validators: CardTextValidators) -> ServiceDefinition:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        parsed = _ServiceFile.model_validate(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid JSON ({exc})") from exc
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        where = field_path("", error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path.name}: {where + ': ' if where else ''}{message}") from exc
+    private = parsed.private
+    if private.evaluator not in card_validators:
+        raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.evaluator: unknown evaluator {private.evaluator!r} "
+                          f"(known: {', '.join(sorted(card_validators))})")
+    try:
+        card_validators[private.evaluator](private.cards)
+    except ValueError as exc:
+        raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.cards: {exc}") from exc
+    return ServiceDefinition(
+        id=parsed.id, hook=parsed.hook, title=parsed.title, description=parsed.description,
+        prefetch=parsed.prefetch, usage_requirements=parsed.usageRequirements,
+        evaluator=private.evaluator, required_keys=frozenset(private.prefetchPolicy.required),
+        card_texts=private.cards, path=path,
+    )

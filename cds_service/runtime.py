@@ -1,0 +1,37 @@
+"""The objects one app instance lives with: registry, feedback store, FHIR fetch settings, clock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from .cards import Evaluator
+from .data.prefetch import FetchSettings
+from .feedback_store import FeedbackStore
+from .registry import ServiceRegistry
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a request handler needs besides the request."""
+
+    registry: ServiceRegistry
+    store: FeedbackStore
+    fetch_settings: FetchSettings
+    evaluators: Mapping[str, Evaluator]
+    clock: Callable[[], datetime] = _utc_now  # injectable so fixtures see a fixed "today"
+    new_uuid: Callable[[], str] = _new_uuid  # injectable so golden responses are stable
+
+    def today(self) -> date:
+        """Return the date the rules reason from."""
+        return self.clock().date()

@@ -1,0 +1,48 @@
+"""Shared fixtures: an app with a fixed clock and predictable uuids, and its client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import FIXED_NOW, counting_uuids
+
+from cds_service import create_app
+
+
+@pytest.fixture(autouse=True)
+def _no_cds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's CDS_* variables out of the tests."""
+    for name in list(os.environ):
+        if name.startswith("CDS_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def app_config(tmp_path: Path) -> dict[str, Any]:
+    """Settings for a test app: no auth, a private SQLite file, a fixed clock, counted uuids."""
+    return {
+        "AUTH_REQUIRED": False,
+        "FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
+        "CLOCK": lambda: FIXED_NOW,
+        "UUID_FACTORY": counting_uuids(),
+        "FHIR_DEADLINE": 2.0,
+        "FHIR_REQUEST_TIMEOUT": 1.0,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]):
+    """A b12-cds app configured for tests."""
+    return create_app(app_config)
+
+
+@pytest.fixture
+def client(app) -> Iterator[Any]:
+    """A Flask test client."""
+    with app.test_client() as test_client:
+        yield test_client
+

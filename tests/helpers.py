@@ -1,0 +1,59 @@
+"""Builders shared by the tests: hook requests, Bundles, fixed clock and uuids."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fhir_fixtures"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+FHIR_BASE = "https://ehr.example.org/fhir"
+TOKEN = "opaque-access-token-123"
+HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+FIXED_NOW = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+
+
+def counting_uuids() -> Callable[[], str]:
+    """Return a uuid factory giving 00000000-0000-4000-8000-000000000001, ...002, ..."""
+    counter = itertools.count(1)
+    return lambda: f"00000000-0000-4000-8000-{next(counter):012d}"
+
+
+def patient_view_request(patient_id: str = "pat-1", **overrides: Any) -> dict[str, Any]:
+    """Build a minimal valid patient-view request (no prefetch, no fhirServer)."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": HOOK_INSTANCE,
+        "context": {"userId": "Practitioner/example", "patientId": patient_id},
+    }
+    body.update(overrides)
+    return body
+
+
+def with_fhir_server(body: dict[str, Any], base: str = FHIR_BASE, token: str = TOKEN) -> dict[str, Any]:
+    """Add fhirServer and fhirAuthorization to a request."""
+    body = copy.deepcopy(body)
+    body["fhirServer"] = base
+    body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
+                                 "scope": "patient/*.read", "subject": "cds-service"}
+    return body
+
+
+def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
+    """Wrap resources in a searchset Bundle, optionally with a next link."""
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+                              "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+    if next_url:
+        bundle["link"] = [{"relation": "next", "url": next_url}]
+    return bundle
+
+
+def load_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))

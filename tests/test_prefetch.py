@@ -1,0 +1,206 @@
+"""Prefetch key by key (CDS Hooks 2.0): present, null, empty, OperationOutcome, absent -> fetched, 412."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+import responses
+from helpers import FHIR_BASE, ROOT, TOKEN, patient_view_request, searchset, with_fhir_server
+
+from cds_service.data.fhir_client import FetchLimits
+from cds_service.data.prefetch import FetchSettings, fill_template, resolve
+from cds_service.errors import InvalidRequest, PrefetchUnavailable
+from cds_service.protocol.request import parse_hook_call
+from cds_service.registry import load_registry
+
+ACCEPT_ANY_CARDS = {"b12_status": lambda texts: None, "folic_acid_safety": lambda texts: None}
+SERVICE = load_registry(ROOT / "hooks", ACCEPT_ANY_CARDS).get("b12-status")
+PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1950-01-01"}
+
+
+@pytest.fixture
+def settings():
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        yield FetchSettings(session=requests.Session(), executor=executor, limits=FetchLimits(),
+                            deadline_seconds=2.0)
+
+
+def full_prefetch(**overrides):
+    """A prefetch with every key of the b12-status service answered (empty searchsets)."""
+    prefetch = {key: searchset() for key in SERVICE.prefetch}
+    prefetch["patient"] = PATIENT
+    prefetch.update(overrides)
+    return prefetch
+
+
+def call(body):
+    return parse_hook_call(body, "patient-view")
+
+
+def b12(oid="b12-1", patient="pat-1"):
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+            "subject": {"reference": f"Patient/{patient}"}}
+
+
+def test_templates_are_filled_from_the_context():
+    filled = fill_template(SERVICE.prefetch["b12Labs"], call(patient_view_request("abc-123")))
+    assert filled.startswith("Observation?patient=abc-123&code=http://loinc.org|2132-9,")
+
+
+def test_present_keys_are_used_without_any_fetch(settings):
+    body = patient_view_request(prefetch=full_prefetch(b12Labs=searchset(b12())))
+    with responses.RequestsMock() as mocked:  # any HTTP call would fail this test
+        data = resolve(SERVICE, call(body), settings)
+        assert len(mocked.calls) == 0
+    assert data.by_key["b12Labs"][0]["id"] == "b12-1"
+    assert data.by_key["patient"] == [PATIENT]
+    assert data.missing == {}
+
+
+def test_null_means_no_data_and_is_not_refetched(settings):
+    body = with_fhir_server(patient_view_request(prefetch=full_prefetch(conditions=None)))
+    with responses.RequestsMock():
+        data = resolve(SERVICE, call(body), settings)
+    assert data.by_key["conditions"] == []
+    assert data.provenance["conditions"] == "null"
+
+
+def test_an_empty_searchset_means_no_data(settings):
+    data = resolve(SERVICE, call(patient_view_request(prefetch=full_prefetch())), settings)
+    assert data.by_key["b12Labs"] == []
+    assert data.provenance["b12Labs"] == "prefetch"
+
+
+@responses.activate
+def test_an_absent_key_is_fetched_with_the_bearer_token(settings):
+    prefetch = full_prefetch()
+    del prefetch["b12Labs"]
+    responses.get(f"{FHIR_BASE}/Observation", json=searchset(b12()))
+    data = resolve(SERVICE, call(with_fhir_server(patient_view_request(prefetch=prefetch))), settings)
+    assert data.by_key["b12Labs"][0]["id"] == "b12-1"
+    assert data.provenance["b12Labs"] == "fetched"
+    [sent] = responses.calls
+    assert sent.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert sent.request.url.startswith(f"{FHIR_BASE}/Observation?patient=pat-1&code=http://loinc.org")
+
+
+@responses.activate
+def test_an_operation_outcome_means_the_ehr_failed_the_key_so_it_is_fetched(settings):
+    failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    responses.get(f"{FHIR_BASE}/Condition", json=searchset())
+    body = with_fhir_server(patient_view_request(prefetch=full_prefetch(conditions=failed)))
+    data = resolve(SERVICE, call(body), settings)
+    assert data.provenance["conditions"] == "fetched"
+    assert len(responses.calls) == 1
+
+
+def test_an_absent_required_key_without_fhir_server_is_412_naming_the_key(settings):
+    prefetch = full_prefetch()
+    del prefetch["conditions"]
+    with pytest.raises(PrefetchUnavailable) as caught:
+        resolve(SERVICE, call(patient_view_request(prefetch=prefetch)), settings)
+    assert caught.value.status == 412
+    assert caught.value.expression == ["prefetch.conditions"]
+    assert "no fhirServer" in caught.value.message
+
+
+def test_an_absent_optional_key_without_fhir_server_is_recorded_as_missing(settings):
+    prefetch = full_prefetch()
+    del prefetch["bloodCount"]
+    data = resolve(SERVICE, call(patient_view_request(prefetch=prefetch)), settings)
+    assert "bloodCount" in data.missing
+
+
+@responses.activate
+def test_a_failing_required_fetch_is_412(settings):
+    prefetch = full_prefetch()
+    del prefetch["medicationRequests"]
+    responses.get(f"{FHIR_BASE}/MedicationRequest", status=500)
+    with pytest.raises(PrefetchUnavailable, match="medicationRequests: HTTP 500"):
+        resolve(SERVICE, call(with_fhir_server(patient_view_request(prefetch=prefetch))), settings)
+
+
+@responses.activate
+def test_a_paginated_prefetch_is_followed_on_the_fhir_server(settings):
+    page2 = f"{FHIR_BASE}/Observation?patient=pat-1&page=2"
+    responses.get(page2, json=searchset(b12("b12-2")))
+    body = with_fhir_server(patient_view_request(
+        prefetch=full_prefetch(b12Labs=searchset(b12("b12-1"), next_url=page2))))
+    data = resolve(SERVICE, call(body), settings)
+    assert [r["id"] for r in data.by_key["b12Labs"]] == ["b12-1", "b12-2"]
+
+
+def test_a_paginated_prefetch_without_fhir_server_keeps_the_first_page_and_says_so(settings):
+    body = patient_view_request(prefetch=full_prefetch(
+        b12Labs=searchset(b12("b12-1"), next_url=f"{FHIR_BASE}/Observation?page=2")))
+    data = resolve(SERVICE, call(body), settings)
+    assert [r["id"] for r in data.by_key["b12Labs"]] == ["b12-1"]
+    assert any("further pages" in note for note in data.notes)
+
+
+def test_prefetch_about_another_patient_is_refused(settings):
+    body = patient_view_request(prefetch=full_prefetch(b12Labs=searchset(b12(patient="someone-else"))))
+    with pytest.raises(InvalidRequest, match="another patient") as caught:
+        resolve(SERVICE, call(body), settings)
+    assert caught.value.expression == ["prefetch.b12Labs"]
+
+
+def test_a_prefetch_value_that_is_not_a_resource_is_400(settings):
+    with pytest.raises(InvalidRequest, match="must be a FHIR resource or null"):
+        resolve(SERVICE, call(patient_view_request(prefetch=full_prefetch(conditions=[1, 2]))), settings)
+
+
+@responses.activate
+def test_a_patient_the_server_does_not_have_is_no_data(settings):
+    prefetch = full_prefetch()
+    del prefetch["patient"]
+    responses.get(f"{FHIR_BASE}/Patient/pat-1", status=404)
+    data = resolve(SERVICE, call(with_fhir_server(patient_view_request(prefetch=prefetch))), settings)
+    assert data.by_key["patient"] == []
+
+
+@responses.activate
+def test_referenced_medications_missing_from_the_results_are_read(settings):
+    statement = {"resourceType": "MedicationStatement", "id": "ms-1", "status": "active",
+                 "medicationReference": {"reference": "Medication/met-500"},
+                 "subject": {"reference": "Patient/pat-1"}}
+    medication = {"resourceType": "Medication", "id": "met-500",
+                  "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "861007"}]}}
+    responses.get(f"{FHIR_BASE}/Medication/met-500", json=medication)
+    body = with_fhir_server(patient_view_request(
+        prefetch=full_prefetch(medicationStatements=searchset(statement))))
+    data = resolve(SERVICE, call(body), settings)
+    assert data.medications["Medication/met-500"]["id"] == "met-500"
+
+
+def test_included_medications_are_used_without_a_fetch(settings):
+    request = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order",
+               "medicationReference": {"reference": "Medication/m1"}, "subject": {"reference": "Patient/pat-1"}}
+    bundle = searchset(request)
+    bundle["entry"].append({"resource": {"resourceType": "Medication", "id": "m1"}, "search": {"mode": "include"}})
+    with responses.RequestsMock():
+        data = resolve(SERVICE, call(with_fhir_server(patient_view_request(
+            prefetch=full_prefetch(medicationRequests=bundle)))), settings)
+    assert "Medication/m1" in data.medications
+
+
+@responses.activate
+def test_absent_keys_are_fetched_concurrently_not_one_after_another(settings):
+    # Each mocked FHIR response waits until all eight fetches are in flight at once. Run one
+    # after another, the first would wait alone and the barrier would break: no timing needed.
+    barrier = threading.Barrier(len(SERVICE.prefetch), timeout=1.5)
+
+    def answer(request):
+        barrier.wait()
+        body = PATIENT if "/Patient/" in request.url else searchset()
+        return 200, {"Content-Type": "application/fhir+json"}, __import__("json").dumps(body)
+
+    responses.add_callback(responses.GET, __import__("re").compile(f"{FHIR_BASE}/.*"), callback=answer)
+    data = resolve(SERVICE, call(with_fhir_server(patient_view_request())), settings)
+    assert len(responses.calls) == len(SERVICE.prefetch)
+    assert set(data.provenance.values()) == {"fetched"}
+    assert data.missing == {}
