@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -18,6 +19,7 @@ from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cds", __name__)
+OPENAPI = resources.files("cds_service").joinpath("openapi.json").read_bytes()
 
 
 def runtime() -> Runtime:
@@ -65,6 +67,12 @@ def readyz() -> Any:
     if not runtime().store.ping():
         raise ServiceUnavailable("the feedback store does not answer")
     return jsonify({"status": "ready"})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """Serve the OpenAPI 3.1 description of this API."""
+    return current_app.response_class(OPENAPI, mimetype="application/json")
 
 
 def _json_body() -> Any:

@@ -15,7 +15,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
         True,
         "Require a valid bearer JWT from the EHR on every endpoint. Set false only for development.",
     ),
-    "TRUSTED_ISSUERS": ({}, "JSON map of JWT `iss` to its key source ({'jwks_url'|'jwks_file', 'jku'})."),
+    "TRUSTED_ISSUERS": ({}, "JSON map of JWT `iss` to its key source (`jwks_url` or `jwks_file`, and `jku`)."),
     "FHIR_SERVER_ALLOWLIST": ([], "JSON list of URL prefixes the service may call back as fhirServer."),
     "PUBLIC_BASE_URL": (None, "The service's public URL (behind a proxy), for the JWT `aud` check."),
     "HOOKS_DIR": (None, "Directory of CDS service definitions; default: the packaged hooks/."),

@@ -46,3 +46,12 @@ def client(app) -> Iterator[Any]:
     with app.test_client() as test_client:
         yield test_client
 
+
+
+@pytest.fixture(scope="session")
+def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real FHIR R4 server on loopback for the whole session; yields its base URL."""
+    from fhir_server import running_fhir_server
+
+    with running_fhir_server(tmp_path_factory.mktemp("sekmet")) as base:
+        yield base

@@ -57,3 +57,15 @@ def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[s
 def load_json(path: Path) -> Any:
     """Read a JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def openapi_validator(schema_name: str):
+    """Return a JSON Schema 2020-12 validator for one schema of the service's own OpenAPI document."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    document = load_json(ROOT / "cds_service" / "openapi.json")
+    registry = Registry().with_resource("urn:openapi", Resource.from_contents(
+        document, default_specification=Draft202012Validator.META_SCHEMA and __import__(
+            "referencing.jsonschema").jsonschema.DRAFT202012))
+    return Draft202012Validator({"$ref": f"urn:openapi#/components/schemas/{schema_name}"}, registry=registry)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator, model_validator
 
 SUMMARY_MAX = 140  # "<140 characters" (CDS Hooks 2.0, Card.summary)
+#: A required string must carry text: pruning would silently drop an empty one and break the card.
+Text = Annotated[str, StringConstraints(min_length=1)]
 
 
 class _Wire(BaseModel):
@@ -40,7 +43,7 @@ class Coding(_Wire):
 class Source(_Wire):
     """Where the card's guidance comes from: shown to the clinician."""
 
-    label: str
+    label: Text
     url: HttpUrl | None = None
     icon: HttpUrl | None = None
     topic: Coding | None = None
@@ -50,7 +53,7 @@ class Action(_Wire):
     """One change to apply; the actions of a suggestion form one transaction."""
 
     type: Literal["create", "update", "delete"]
-    description: str
+    description: Text
     resource: dict[str, Any] | None = None
     resourceId: str | None = None  # noqa: N815 -- CDS Hooks field name
 
@@ -66,7 +69,7 @@ class Action(_Wire):
 class Suggestion(_Wire):
     """A one-click set of actions."""
 
-    label: str
+    label: Text
     uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
     isRecommended: bool | None = None  # noqa: N815 -- CDS Hooks field name
     actions: list[Action] = Field(default_factory=list)
@@ -75,17 +78,25 @@ class Suggestion(_Wire):
 class Link(_Wire):
     """A link to a guideline (absolute) or a SMART app."""
 
-    label: str
+    label: Text
     url: HttpUrl
     type: Literal["absolute", "smart"] = "absolute"
     appContext: str | None = None  # noqa: N815 -- CDS Hooks field name
+    autolaunchable: bool | None = None
+
+    @model_validator(mode="after")
+    def _app_context_only_for_smart(self) -> Link:
+        # 2.0: appContext "is not valid for absolute links".
+        if self.appContext is not None and self.type != "smart":
+            raise ValueError("appContext is only allowed on smart links")
+        return self
 
 
 class Card(_Wire):
     """One card shown to the clinician."""
 
     uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
-    summary: str
+    summary: Text
     detail: str | None = None
     indicator: Indicator
     source: Source
@@ -116,6 +127,9 @@ class Card(_Wire):
         # CDS Hooks 2.0: selectionBehavior SHALL be present when suggestions are.
         if self.suggestions and self.selectionBehavior is None:
             raise ValueError("selectionBehavior is required when a card has suggestions")
+        recommended = sum(1 for suggestion in self.suggestions if suggestion.isRecommended)
+        if self.selectionBehavior == "at-most-one" and recommended > 1:
+            raise ValueError("at most one suggestion may be recommended when only one can be chosen")
         return self
 
 
