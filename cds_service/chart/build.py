@@ -1,0 +1,79 @@
+"""ChartData (raw FHIR buckets) -> Chart (typed facts): the chart layer's one entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from cds_service.knowledge import Knowledge, load_knowledge
+
+from .facts import Chart, LabResult
+from .labs import read_labs
+from .medications import read_medications
+from .patient import read_patient
+from .problems import read_problems
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Raw FHIR R4 resources for one patient, bucketed by type by the data layer."""
+
+    patient: JSON | None = None
+    observations: list[JSON] = field(default_factory=list)
+    medication_statements: list[JSON] = field(default_factory=list)
+    medication_requests: list[JSON] = field(default_factory=list)
+    conditions: list[JSON] = field(default_factory=list)
+    procedures: list[JSON] = field(default_factory=list)
+    medications: dict[str, JSON] = field(default_factory=dict)  # "Medication/<id>" -> Medication
+    draft_orders: list[JSON] = field(default_factory=list)  # resources of the hook's draftOrders
+    missing: frozenset[str] = frozenset()  # data sets that could not be had
+
+
+def _unique(resources: list[JSON]) -> list[JSON]:
+    """Return resources without repeats of the same Type/id (a prefetch and a search may overlap)."""
+    seen: set[tuple[object, object]] = set()
+    unique: list[JSON] = []
+    for resource in resources:
+        key = (resource.get("resourceType"), resource.get("id")) if isinstance(resource, dict) else None
+        if key is not None and key[1] is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(resource)
+    return unique
+
+
+def _newest_first(labs: tuple[LabResult, ...]) -> tuple[LabResult, ...]:
+    """Return labs newest first; undated results last (stable otherwise)."""
+
+    def key(lab: LabResult) -> tuple[bool, int]:
+        return lab.effective is None, -(lab.effective or date.min).toordinal()
+
+    return tuple(sorted(labs, key=key))
+
+
+def build_chart(data: ChartData, *, today: date, kb: Knowledge | None = None) -> Chart:
+    """Read every resource once into typed facts; problems with the data become notes."""
+    kb = kb or load_knowledge()
+    patient, patient_notes = read_patient(data.patient)
+    labs, lab_notes = read_labs(_unique(data.observations), kb)
+    records = _unique([*data.medication_statements, *data.medication_requests])
+    medications, med_notes = read_medications(records, kb, medications=data.medications, today=today)
+    drafts, draft_notes = read_medications(
+        list(data.draft_orders), kb, medications=data.medications, today=today, is_draft=True
+    )
+    problems, problem_notes = read_problems(_unique(data.conditions), _unique(data.procedures), kb)
+    notes = (*patient_notes, *lab_notes, *med_notes, *draft_notes, *problem_notes)
+    return Chart(
+        today=today,
+        patient=patient,
+        labs=_newest_first(labs),
+        medications=medications,
+        draft_orders=drafts,
+        problems=problems,
+        missing=frozenset(data.missing),
+        notes=tuple(dict.fromkeys(notes)),
+    )

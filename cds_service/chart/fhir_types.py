@@ -1,0 +1,130 @@
+"""Small, total helpers over raw FHIR JSON: they never raise on malformed input."""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+JSON = dict[str, Any]
+
+# FHIR date / dateTime: year, optional month, optional day, optional time and zone.
+_FHIR_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T[0-9:.+\-Z]*)?)?)?$")
+_MAX_ERRORS = 3  # validation errors quoted in a chart note; the rest are counted
+
+
+def as_dict(value: object) -> JSON:
+    """Return ``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """Return ``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: object) -> str | None:
+    """Return ``value`` stripped if it is a non-empty string, else None."""
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def as_number(value: object) -> float | None:
+    """Return a finite float for a JSON number (or Decimal), else None; booleans are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_fhir_date(value: object, *, end_of_period: bool = False) -> date | None:
+    """Return the calendar date of a FHIR date/dateTime, or None when absent or malformed.
+
+    Partial dates ("1950", "1950-03") resolve to the first day of the period, or the last
+    with ``end_of_period`` (an end date "2024-03" runs to the end of March). A time zone is
+    not converted: the date is the one written, which is the date the clinician sees in the EHR.
+    """
+    match = _FHIR_DATE.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day = match.groups()
+    try:
+        if month is None:
+            return date(int(year), 12, 31) if end_of_period else date(int(year), 1, 1)
+        if day is None:
+            last = calendar.monthrange(int(year), int(month))[1]
+            return date(int(year), int(month), last if end_of_period else 1)
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
+def codings(concept: object) -> Iterator[tuple[str, str, str]]:
+    """Yield (system, code, display) for each coding of a CodeableConcept that has a code."""
+    for coding in as_list(as_dict(concept).get("coding")):
+        code = as_str(as_dict(coding).get("code"))
+        if code:
+            yield as_str(coding.get("system")) or "", code, as_str(coding.get("display")) or ""
+
+
+def concept_texts(concept: object) -> list[str]:
+    """Return the human words of a CodeableConcept: its text, then each coding's display."""
+    concept = as_dict(concept)
+    texts = [as_str(concept.get("text"))]
+    texts += [as_str(as_dict(c).get("display")) for c in as_list(concept.get("coding"))]
+    return [t for t in texts if t]
+
+
+def concept_label(concept: object) -> str:
+    """Return the best human label of a CodeableConcept (text, display, else code)."""
+    texts = concept_texts(concept)
+    if texts:
+        return texts[0]
+    return next((code for _, code, _ in codings(concept)), "")
+
+
+def first_code(concept: object, system_suffix: str = "") -> str | None:
+    """Return the first code of a CodeableConcept whose system ends with ``system_suffix``."""
+    return next((c for s, c, _ in codings(concept) if s.endswith(system_suffix)), None)
+
+
+def resource_ref(resource: JSON) -> str:
+    """Return "Type/id" for a resource (id "?" when it has none)."""
+    kind = as_str(resource.get("resourceType")) or "Resource"
+    return f"{kind}/{as_str(resource.get('id')) or '?'}"
+
+
+def period_date(period: object, key: str) -> date | None:
+    """Return ``period[key]`` ("start" or "end") as a date; an end is read to its period's end."""
+    return parse_fhir_date(as_dict(period).get(key), end_of_period=key == "end")
+
+
+def validation_problem(resource: JSON, model: type[BaseModel]) -> str | None:
+    """Validate ``resource`` against a fhir.resources R4B model; return a short reason or None."""
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        errors = exc.errors()
+        shown = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:_MAX_ERRORS]
+        )
+        more = f" (+{len(errors) - _MAX_ERRORS} more)" if len(errors) > _MAX_ERRORS else ""
+        return shown + more
+    except (ValueError, TypeError) as exc:  # fhir.resources raises these on odd shapes
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def unreadable_note(resource: JSON, problem: str) -> str:
+    """Return the chart note for a relevant resource that failed R4 validation."""
+    return f"{resource_ref(resource)} could not be read: {problem}"

@@ -1,0 +1,171 @@
+"""Observations -> LabResult facts (B12-RULES.md §2), units converted once.
+
+Cheap first: an Observation is identified from its raw codes before anything else, and only
+a relevant one is validated against the R4 model, so hundreds of unrelated results cost
+little. STALE is left to the rules, which own the lookback.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fhir.resources.R4B.observation import Observation
+
+from cds_service.knowledge import Knowledge
+
+from .facts import Analyte, DataIssue, Interpretation, LabResult
+from .fhir_types import (
+    JSON,
+    as_list,
+    as_str,
+    codings,
+    concept_label,
+    concept_texts,
+    parse_fhir_date,
+    period_date,
+    resource_ref,
+    unreadable_note,
+    validation_problem,
+)
+from .matching import match_codes, match_words
+from .quantities import quantity_units, read_measured, read_reference_range
+
+LOINC = "http://loinc.org"
+USABLE_STATUSES = frozenset({"final", "amended", "corrected"})  # B12-RULES.md §2
+STATUS_ISSUES = {
+    "registered": DataIssue.NOT_FINAL,
+    "preliminary": DataIssue.NOT_FINAL,
+    "cancelled": DataIssue.CANCELLED,
+    "entered-in-error": DataIssue.ENTERED_IN_ERROR,
+}
+
+
+def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | None]:
+    """Return (analyte, matched LOINC code, ambiguity note) from the raw Observation.code.
+
+    Why text only when there is no LOINC coding at all: a LOINC code is the lab's own
+    statement of what was measured, so a LOINC-coded Observation outside our value sets
+    (e.g. "B12 binding capacity") must not be pulled in by a word in its name. Uncoded or
+    locally coded results are matched by name, and the unit check then stands guard: a
+    misnamed result in a foreign unit is reported, never converted.
+    """
+    concept = resource.get("code")
+    by_code = match_codes(kb, concept, "lab_")
+    has_loinc = any(kb.canonical_system(s) == LOINC for s, _, _ in codings(concept))
+    found = by_code or ({} if has_loinc else match_words(kb, concept_texts(concept), "lab_"))
+    analytes = {kb.analyte_for_value_set(vs) for vs in found} - {None}
+    if len(analytes) != 1:
+        note = None
+        if len(analytes) > 1:
+            names = ", ".join(sorted(str(a) for a in analytes))
+            label = concept_label(concept)
+            note = f"{resource_ref(resource)} '{label}' matches several tests ({names}); not used"
+        return None, "", note
+    analyte = Analyte(analytes.pop())
+    code = next((c for vs, c in _loinc_codes(kb, concept) if vs in found), "")
+    return analyte, code, None
+
+
+def _loinc_codes(kb: Knowledge, concept: object) -> list[tuple[str, str]]:
+    """Return (value set, code) for each LOINC coding in a lab value set."""
+    return [
+        (m.value_set, code)
+        for system, code, _ in codings(concept)
+        if kb.canonical_system(system) == LOINC
+        for m in kb.match_code(system, code, "lab_")
+    ]
+
+
+def effective_date(resource: JSON) -> date | None:
+    """Return when the specimen was taken: effective[x] first, ``issued`` only as a fallback.
+
+    Why: the rules ask when the blood was drawn (lookback; "values drawn after therapy
+    began", B12-RULES.md §3). ``issued`` is when the report was released, later and
+    sometimes much later, so it stands in only when no effective time was sent.
+    """
+    return (
+        parse_fhir_date(resource.get("effectiveDateTime"))
+        or period_date(resource.get("effectivePeriod"), "start")
+        or period_date(resource.get("effectivePeriod"), "end")
+        or parse_fhir_date(resource.get("effectiveInstant"))
+        or parse_fhir_date(resource.get("issued"))
+    )
+
+
+def interpretation(resource: JSON, kb: Knowledge) -> Interpretation | None:
+    """Return the lab's own flag (v3 ObservationInterpretation L/LL/H/HH/N), if understood."""
+    spec = kb.analytes.interpretation
+    for concept in as_list(resource.get("interpretation")):
+        for system, code, _ in codings(concept):
+            if system in spec.systems and code in spec.codes:
+                return Interpretation(spec.codes[code])
+    return None
+
+
+def status_issues(status: str) -> tuple[DataIssue, ...]:
+    """Return the issue a status raises; an unknown or missing status is not final."""
+    if status in USABLE_STATUSES:
+        return ()
+    return (STATUS_ISSUES.get(status, DataIssue.NOT_FINAL),)
+
+
+def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None, tuple[str, ...]]:
+    """Return the LabResult for one Observation (None when irrelevant) and any chart notes."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        return None, ()
+    analyte, code, ambiguity = identify(resource, kb)
+    if analyte is None:
+        return None, (ambiguity,) if ambiguity else ()
+    problem = validation_problem(resource, Observation)
+    if problem:
+        return None, (unreadable_note(resource, problem),)
+    spec = kb.analytes.analytes[analyte.value]
+    table = kb.lab_units[analyte.value]
+    implied = spec.impliedUnits.get(code)
+    measured = read_measured(resource, table, spec.canonicalUnit, (code, implied.unit) if implied else None)
+    status = as_str(resource.get("status")) or ""
+    effective = effective_date(resource)
+    issues = (*status_issues(status), *measured.issues)
+    issues += (DataIssue.NO_DATE,) if effective is None else ()
+    low, high = read_reference_range(resource, table, quantity_units(resource.get("valueQuantity")))
+    result = LabResult(
+        analyte=analyte,
+        value=measured.value,
+        unit=measured.unit,
+        comparator=measured.comparator,
+        effective=effective,
+        status=status,
+        reported=measured.reported,
+        reference_low=low,
+        reference_high=high,
+        interpretation=interpretation(resource, kb),
+        issues=tuple(dict.fromkeys(issues)),
+        source_ref=resource_ref(resource),
+        code=code,
+    )
+    return result, _unit_notes(result, measured.unit_note)
+
+
+def _unit_notes(result: LabResult, unit_note: str) -> tuple[str, ...]:
+    """Return the chart note for a value read in a borrowed unit, or one that could not be read."""
+    if unit_note:
+        return (f"{result.source_ref}: {unit_note} ({result.analyte.value} {result.reported})",)
+    if DataIssue.UNKNOWN_UNIT not in result.issues:
+        return ()
+    unit = f"unit '{result.unit}'" if result.unit else "no unit"
+    return (
+        f"{result.source_ref}: {unit} for {result.analyte.value} ({result.reported}) "
+        "cannot be converted; value not used",
+    )
+
+
+def read_labs(observations: list[JSON], kb: Knowledge) -> tuple[tuple[LabResult, ...], tuple[str, ...]]:
+    """Return the lab facts and chart notes for a list of Observations."""
+    results: list[LabResult] = []
+    notes: list[str] = []
+    for resource in observations:
+        result, found_notes = read_observation(resource, kb)
+        notes += found_notes
+        if result is not None:
+            results.append(result)
+    return tuple(results), tuple(notes)

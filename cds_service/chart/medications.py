@@ -1,0 +1,159 @@
+"""MedicationStatement / MedicationRequest (and draft orders) -> MedicationUse facts.
+
+Only records of a recognised class (knowledge value sets ``med_*``) become facts and are
+validated against the R4 model; entered-in-error records are dropped, and resources in the
+draft orders that are not MedicationRequests (NutritionOrder, ServiceRequest, ...) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from pydantic import BaseModel
+
+from cds_service.knowledge import Knowledge
+
+from .dosage import daily_dose_mg, dosages, read_route, schedule_bound, strength_mg
+from .facts import MedicationClass, MedicationUse
+from .fhir_types import (
+    JSON,
+    as_dict,
+    as_str,
+    parse_fhir_date,
+    period_date,
+    resource_ref,
+    unreadable_note,
+    validation_problem,
+)
+from .med_concepts import Product, classify, ingredient_name, resolve_product
+
+MODELS: dict[str, type[BaseModel]] = {
+    "MedicationRequest": MedicationRequest,
+    "MedicationStatement": MedicationStatement,
+}
+# FHIR R4 status codes that mean "taking it now" (or, for a draft order, "about to").
+ACTIVE_STATUSES = {
+    ("MedicationRequest", False): frozenset({"active", "on-hold"}),
+    ("MedicationRequest", True): frozenset({"draft", "active", "on-hold"}),
+    ("MedicationStatement", False): frozenset({"active", "intended"}),
+}
+DROPPED_STATUSES = frozenset({"entered-in-error"})
+
+
+def read_medication(
+    resource: object,
+    kb: Knowledge,
+    *,
+    medications: Mapping[str, JSON],
+    today: date,
+    is_draft: bool = False,
+) -> tuple[tuple[MedicationUse, ...], tuple[str, ...]]:
+    """Return one MedicationUse per recognised class of a medication record, and chart notes."""
+    if not isinstance(resource, dict) or resource.get("resourceType") not in MODELS:
+        return (), ()
+    kind = resource["resourceType"]
+    if is_draft and kind != "MedicationRequest":
+        return (), ()
+    status = as_str(resource.get("status")) or ""
+    if status in DROPPED_STATUSES:
+        return (), ()
+    product = resolve_product(resource, medications)
+    notes = (product.note,) if product.note else ()
+    classes = classify(kb, product)
+    if not classes:
+        return (), notes
+    problem = validation_problem(resource, MODELS[kind])
+    if problem:
+        return (), (*notes, unreadable_note(resource, problem))
+    start, end = _start_end(resource)
+    active = status in ACTIVE_STATUSES.get((kind, is_draft), frozenset()) and (end is None or end >= today)
+    course = _Course(start, end, active, is_draft)
+    uses = tuple(_use(kb, resource, product, cls, evidence, course) for cls, evidence in classes.items())
+    return uses, notes
+
+
+@dataclass(frozen=True)
+class _Course:
+    """When a record's medicine is taken, and whether it counts now."""
+
+    start: date | None
+    end: date | None
+    active: bool
+    is_draft: bool
+
+
+def _use(
+    kb: Knowledge,
+    resource: JSON,
+    product: Product,
+    med_class: MedicationClass,
+    evidence: str,
+    course: _Course,
+) -> MedicationUse:
+    """Return the MedicationUse of one class of a record."""
+    lines = dosages(resource)
+    ingredient = ingredient_name(kb, med_class, product)
+    return MedicationUse(
+        med_class=med_class,
+        ingredient=ingredient,
+        display=product.display or ingredient,
+        route=read_route(lines, kb),
+        daily_dose_mg=daily_dose_mg(lines, kb, strength_mg(kb, product, f"med_{med_class.value}")),
+        start=course.start,
+        end=course.end,
+        active=course.active,
+        is_draft=course.is_draft,
+        source_ref=resource_ref(resource),
+        matched_by=evidence,
+    )
+
+
+def _start_end(resource: JSON) -> tuple[date | None, date | None]:
+    """Return when the medicine starts and ends.
+
+    Start, MedicationRequest: the dosing schedule's own boundsPeriod.start (when taking
+    begins), else dispenseRequest.validityPeriod.start (when it may first be dispensed), else
+    authoredOn (when it was written, usually the same day). MedicationStatement:
+    effectivePeriod.start, else effectiveDateTime, else the schedule's start. End: the
+    schedule's or effective period's end, else the prescription's validity end.
+    """
+    lines = dosages(resource)
+    if resource.get("resourceType") == "MedicationStatement":
+        effective = resource.get("effectivePeriod")
+        start = (
+            period_date(effective, "start")
+            or parse_fhir_date(resource.get("effectiveDateTime"))
+            or schedule_bound(lines, "start")
+        )
+        return start, period_date(effective, "end") or schedule_bound(lines, "end")
+    validity = as_dict(resource.get("dispenseRequest")).get("validityPeriod")
+    start = (
+        schedule_bound(lines, "start")
+        or period_date(validity, "start")
+        or parse_fhir_date(resource.get("authoredOn"))
+    )
+    return start, schedule_bound(lines, "end") or period_date(validity, "end")
+
+
+def read_medications(
+    records: list[JSON],
+    kb: Knowledge,
+    *,
+    medications: Mapping[str, JSON],
+    today: date,
+    is_draft: bool = False,
+) -> tuple[tuple[MedicationUse, ...], tuple[str, ...]]:
+    """Return the MedicationUse facts and chart notes for a list of medication records."""
+    uses: list[MedicationUse] = []
+    notes: list[str] = []
+    for record in records:
+        found, found_notes = read_medication(
+            record, kb, medications=medications, today=today, is_draft=is_draft
+        )
+        uses += found
+        notes += found_notes
+    return tuple(uses), tuple(notes)

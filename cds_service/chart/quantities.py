@@ -1,0 +1,200 @@
+"""Lab values: a Quantity or a value string, converted once to the analyte's canonical unit.
+
+A unit that is not listed for the analyte in knowledge/analytes.json is reported
+(DataIssue.UNKNOWN_UNIT), never guessed. A value without any unit borrows the unit of the
+lab's own referenceRange, else the unit its LOINC code implies where that is unambiguous
+(analytes.json ``impliedUnits``: 2132-9 is pg/mL = ng/L), and is otherwise UNKNOWN_UNIT too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+from cds_service.knowledge import UnitTable
+
+from .facts import Comparator, DataIssue
+from .fhir_types import JSON, as_dict, as_list, as_number, as_str
+
+UCUM = "http://unitsofmeasure.org"
+COMPARATORS = {c.value: c for c in Comparator}  # FHIR QuantityComparator codes, plus "="
+# "<100", "150 pg/mL", ">= 2000 ng/L". Commas are refused: "1,500" is a thousands
+# separator in one country and a decimal comma in another, and a value is never guessed.
+_VALUE_STRING = re.compile(r"^(<=|>=|<|>|=)?\s*(\d+(?:\.\d+)?|\.\d+)\s*([^\d\s,][^,]*)?$")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One spelling of a unit as sent; ``ucum`` when it is a code in the UCUM system."""
+
+    text: str
+    ucum: bool
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A lab value read from an Observation, in the canonical unit when it could be converted."""
+
+    value: float | None
+    comparator: Comparator
+    unit: str  # canonical unit, or the raw unit when it could not be converted
+    reported: str  # as sent, e.g. "<100 pmol/L"
+    issues: tuple[DataIssue, ...] = ()
+    unit_note: str = ""  # set when a unitless value was read in a borrowed unit
+
+
+def quantity_units(quantity: object) -> list[Unit]:
+    """Return the unit spellings of a Quantity, the UCUM code first (it is machine-readable)."""
+    quantity = as_dict(quantity)
+    code, text = as_str(quantity.get("code")), as_str(quantity.get("unit"))
+    is_ucum = (as_str(quantity.get("system")) or "").rstrip("/") == UCUM
+    units = [Unit(code, is_ucum)] if code else []
+    return units + ([Unit(text, False)] if text else [])
+
+
+def unit_multiplier(units: list[Unit], table: UnitTable) -> float | None:
+    """Return the multiplier of the first accepted spelling in ``units``, or None."""
+    for unit in units:
+        multiplier = table.multiplier(unit.text, ucum=unit.ucum)
+        if multiplier is not None:
+            return multiplier
+    return None
+
+
+def format_number(number: object) -> str:
+    """Return a number as a lab would print it (150, not 150.0)."""
+    if isinstance(number, float) and number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return str(number)
+
+
+def reference_units(resource: JSON) -> list[Unit]:
+    """Return the unit spellings of the first referenceRange bound that has a unit."""
+    for reference_range in as_list(resource.get("referenceRange")):
+        for bound in ("low", "high"):
+            units = quantity_units(as_dict(reference_range).get(bound))
+            if units:
+                return units
+    return []
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A number as the lab sent it, before any conversion."""
+
+    number: object
+    comparator: object
+    units: list[Unit]
+    reported: str
+
+
+def read_measured(
+    resource: JSON, table: UnitTable, canonical_unit: str, implied: tuple[str, str] | None = None
+) -> Measured:
+    """Read Observation.value[x] and convert it to ``canonical_unit`` through ``table``.
+
+    ``implied`` is (LOINC code, unit) from knowledge/analytes.json ``impliedUnits``: the unit
+    of a value sent without one, used after the lab's own referenceRange unit.
+    """
+    sent = _sent(resource)
+    if isinstance(sent, Measured):
+        return sent
+    borrowed, origin = ([], "") if sent.units else _borrowed_units(resource, implied)
+    measured = _convert(sent.number, sent.comparator, sent.units or borrowed, table, canonical_unit)
+    note = (
+        f"no unit sent; read in {borrowed[0].text}, {origin}"
+        if borrowed and measured.value is not None
+        else ""
+    )
+    return replace(measured, reported=sent.reported, unit_note=note)
+
+
+def _sent(resource: JSON) -> _Sent | Measured:
+    """Return the value as sent, or the unusable Measured when there is no number to read."""
+    if "valueQuantity" in resource:
+        quantity = as_dict(resource["valueQuantity"])
+        number, comparator, units = (
+            quantity.get("value"),
+            quantity.get("comparator"),
+            quantity_units(quantity),
+        )
+        sign = comparator if isinstance(comparator, str) and comparator != "=" else ""
+        shown = f"{sign}{format_number(number)} {units[0].text if units else ''}".strip()
+        return _Sent(number, comparator, units, shown)
+    if "valueString" in resource:
+        text = as_str(resource.get("valueString")) or ""
+        match = _VALUE_STRING.match(text)
+        if match is None:
+            return Measured(None, Comparator.EQ, "", text, (DataIssue.NON_NUMERIC,))
+        comparator, number, unit = match.groups()
+        return _Sent(float(number), comparator, [Unit(unit.strip(), False)] if unit else [], text)
+    if "valueInteger" in resource:
+        return _Sent(resource["valueInteger"], None, [], format_number(resource["valueInteger"]))
+    if any(key.startswith("value") for key in resource):
+        return Measured(None, Comparator.EQ, "", _describe(resource), (DataIssue.NON_NUMERIC,))
+    return Measured(None, Comparator.EQ, "", "no value", (DataIssue.NO_VALUE,))
+
+
+def _borrowed_units(resource: JSON, implied: tuple[str, str] | None) -> tuple[list[Unit], str]:
+    """Return the units a unitless value is read in, and where they come from."""
+    from_range = reference_units(resource)
+    if from_range:
+        return from_range, "the unit of the lab's reference range"
+    if implied:
+        code, unit = implied
+        return [Unit(unit, True)], f"the unit LOINC {code} implies"
+    return [], ""
+
+
+def _convert(
+    number: object,
+    comparator: object,
+    units: list[Unit],
+    table: UnitTable,
+    canonical_unit: str,
+) -> Measured:
+    """Convert one number with its comparator and unit spellings to the canonical unit."""
+    shown_unit = units[0].text if units else ""
+    value = as_number(number)
+    known = COMPARATORS.get(comparator if isinstance(comparator, str) and comparator else "=")
+    if value is None or known is None:
+        return Measured(None, known or Comparator.EQ, shown_unit, "", (DataIssue.NON_NUMERIC,))
+    multiplier = unit_multiplier(units, table)
+    if multiplier is None:
+        return Measured(None, known, shown_unit, "", (DataIssue.UNKNOWN_UNIT,))
+    converted = value * multiplier
+    if not math.isfinite(converted):
+        return Measured(None, known, shown_unit, "", (DataIssue.NON_NUMERIC,))
+    return Measured(converted, known, canonical_unit, "")
+
+
+def read_reference_range(
+    resource: JSON, table: UnitTable, value_units: list[Unit]
+) -> tuple[float | None, float | None]:
+    """Return the first referenceRange's (low, high) in the canonical unit, None where unknown.
+
+    A bound without its own unit is in the value's unit (FHIR: "the same units as the value").
+    """
+    for reference_range in as_list(resource.get("referenceRange")):
+        bounds = [as_dict(as_dict(reference_range).get(b)) for b in ("low", "high")]
+        if not any("value" in b for b in bounds):
+            continue
+        low, high = (_bound(b, table, value_units) for b in bounds)
+        return low, high
+    return None, None
+
+
+def _bound(quantity: JSON, table: UnitTable, value_units: list[Unit]) -> float | None:
+    """Return one referenceRange bound converted to the canonical unit, or None."""
+    number = as_number(quantity.get("value"))
+    multiplier = unit_multiplier(quantity_units(quantity) or value_units, table)
+    if number is None or multiplier is None or not math.isfinite(number * multiplier):
+        return None
+    return number * multiplier
+
+
+def _describe(resource: JSON) -> str:
+    """Return a short description of a non-numeric value[x] for the card text."""
+    concept = as_dict(resource.get("valueCodeableConcept"))
+    return as_str(concept.get("text")) or "non-numeric value"

@@ -1,0 +1,450 @@
+"""MedicationStatement / MedicationRequest / draft orders -> MedicationUse."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from chart_helpers import (
+    ATC,
+    RXNORM,
+    SNOMED,
+    TODAY,
+    chart,
+    concept,
+    dose,
+    kb,
+    medication_request,
+    medication_statement,
+    quantity,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cds_service.chart.facts import MedicationClass, Route
+from cds_service.chart.medications import read_medication
+
+METFORMIN = concept(RXNORM, "6809", "metformin")
+FOLIC_ACID = concept(RXNORM, "4511", "folic acid")
+CYANOCOBALAMIN = concept(RXNORM, "11248", "vitamin B12")
+IM = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]}
+
+
+def only_use(**data: object):
+    """Return the single MedicationUse on record in a chart built from ``data``."""
+    built = chart(**data)
+    assert len(built.medications) == 1, built
+    return built.medications[0]
+
+
+# --- recognising the drug -----------------------------------------------------------------------
+
+
+def test_rxnorm_ingredient_code_is_recognised() -> None:
+    use = only_use(medication_requests=[medication_request(METFORMIN)])
+    assert (use.med_class, use.ingredient, use.matched_by) == (
+        MedicationClass.METFORMIN,
+        "metformin",
+        "rxnorm:6809",
+    )
+    assert use.source_ref == "MedicationRequest/mr-1"
+
+
+def test_rxnorm_clinical_drug_code_names_the_ingredient() -> None:
+    tablet = concept(RXNORM, "314200", "pantoprazole 40 MG Delayed Release Oral Tablet")
+    use = only_use(medication_statements=[medication_statement(tablet)])
+    assert (use.med_class, use.ingredient) == (MedicationClass.PPI, "pantoprazole")
+    assert use.display == "pantoprazole 40 MG Delayed Release Oral Tablet"
+
+
+def test_atc_code_is_recognised() -> None:
+    use = only_use(medication_statements=[medication_statement(concept(ATC, "A10BA02"))])
+    assert (use.med_class, use.matched_by) == (MedicationClass.METFORMIN, "atc:A10BA02")
+
+
+def test_text_only_medication_is_recognised_by_brand_name() -> None:
+    use = only_use(medication_statements=[medication_statement({"text": "Glucophage XR 500mg"})])
+    assert (use.med_class, use.matched_by) == (MedicationClass.METFORMIN, "text:glucophage xr")
+
+
+def test_unrelated_medication_is_ignored() -> None:
+    lisinopril = concept(RXNORM, "29046", "lisinopril")
+    assert chart(medication_requests=[medication_request(lisinopril)]).medications == ()
+
+
+def test_contained_medication_is_resolved() -> None:
+    contained = {"resourceType": "Medication", "id": "med", "code": METFORMIN}
+    request = medication_request(contained=[contained], medicationReference={"reference": "#med"})
+    use = only_use(medication_requests=[request])
+    assert use.med_class is MedicationClass.METFORMIN
+
+
+def test_referenced_medication_is_resolved_from_the_fetched_medications() -> None:
+    medication = {"resourceType": "Medication", "id": "m7", "code": concept(RXNORM, "7646", "omeprazole")}
+    request = medication_request(medicationReference={"reference": "https://ehr.example/fhir/Medication/m7"})
+    built = chart(medication_requests=[request], medications={"Medication/m7": medication})
+    assert [u.med_class for u in built.medications] == [MedicationClass.PPI]
+    assert built.notes == ()
+
+
+def test_unresolved_reference_is_noted_and_matched_on_its_display() -> None:
+    request = medication_request(
+        medicationReference={"reference": "Medication/gone", "display": "Omeprazole 20mg"}
+    )
+    built = chart(medication_requests=[request])
+    assert [u.med_class for u in built.medications] == [MedicationClass.PPI]
+    assert built.notes == (
+        "MedicationRequest/mr-1: medication Medication/gone could not be resolved; "
+        "recognised by its display text 'Omeprazole 20mg' only",
+    )
+
+
+def test_ingredient_codes_of_a_medication_count() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "combo",
+        "code": {"text": "Compound tablet"},
+        "ingredient": [{"itemCodeableConcept": METFORMIN}],
+    }
+    request = medication_request(medicationReference={"reference": "Medication/combo"})
+    use = only_use(medication_requests=[request], medications={"Medication/combo": medication})
+    assert use.med_class is MedicationClass.METFORMIN
+
+
+def test_folate_and_cobalamin_product_is_a_combination_not_folic_acid() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "fb",
+        "code": {"text": "Folbic tablet"},
+        "ingredient": [{"itemCodeableConcept": FOLIC_ACID}, {"itemCodeableConcept": CYANOCOBALAMIN}],
+    }
+    request = medication_request(medicationReference={"reference": "Medication/fb"})
+    use = only_use(medication_requests=[request], medications={"Medication/fb": medication})
+    assert use.med_class is MedicationClass.B12_FOLATE_COMBINATION
+
+
+def test_combination_named_in_text_wins_over_folic_acid() -> None:
+    text = {"text": "Folic acid 2.5 mg / cyanocobalamin 1 mg tablet"}
+    use = only_use(medication_statements=[medication_statement(text)])
+    assert use.med_class is MedicationClass.B12_FOLATE_COMBINATION
+
+
+def test_invalid_referenced_medication_falls_back_to_the_display() -> None:
+    medication = {"resourceType": "Medication", "id": "m", "code": "folic acid"}  # code must be a concept
+    request = medication_request(
+        medicationReference={"reference": "Medication/m", "display": "Folic acid 5 mg"}
+    )
+    built = chart(medication_requests=[request], medications={"Medication/m": medication})
+    assert [u.med_class for u in built.medications] == [MedicationClass.FOLIC_ACID]
+    assert built.notes[0].startswith("Medication/m could not be read: code")
+
+
+def test_invalid_relevant_request_becomes_a_note() -> None:
+    request = medication_request(METFORMIN, authoredOn="last week")
+    built = chart(medication_requests=[request])
+    assert built.medications == ()
+    assert built.notes[0].startswith("MedicationRequest/mr-1 could not be read: authoredOn")
+
+
+# --- route and dose --------------------------------------------------------------------------------
+
+
+def test_intramuscular_route_from_snomed() -> None:
+    request = medication_request(
+        CYANOCOBALAMIN, dosageInstruction=[dose(1, "mg", period=1, period_unit="mo", route=IM)]
+    )
+    use = only_use(medication_requests=[request])
+    assert use.route is Route.INTRAMUSCULAR
+    assert use.daily_dose_mg == pytest.approx(1 / 30.4375)
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        ({"coding": [{"system": SNOMED, "code": "26643006"}]}, Route.ORAL),
+        ({"coding": [{"system": SNOMED, "code": "34206005"}]}, Route.SUBCUTANEOUS),
+        ({"text": "By mouth"}, Route.ORAL),
+        ({"text": "IM"}, Route.INTRAMUSCULAR),
+        ({"coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}]}, Route.OTHER),
+        ({"text": "topical"}, Route.UNKNOWN),
+    ],
+)
+def test_route_is_read_from_code_or_words(route: dict, expected: Route) -> None:
+    request = medication_request(METFORMIN, dosageInstruction=[{"route": route}])
+    assert only_use(medication_requests=[request]).route is expected
+
+
+def test_route_in_free_dosage_text_counts() -> None:
+    request = medication_request(CYANOCOBALAMIN, dosageInstruction=[{"text": "1 mg IM every 3 months"}])
+    assert only_use(medication_requests=[request]).route is Route.INTRAMUSCULAR
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "frequency", "period", "period_unit", "expected"),
+    [
+        (500, "mg", 2, 1, "d", 1000),
+        (1, "g", 1, 1, "d", 1000),
+        (400, "ug", 1, 1, "d", 0.4),
+        (1000, "mcg", 1, 1, "d", 1),
+        (5, "mg", 1, 1, "wk", 5 / 7),
+        (1, "mg", 3, 1, "wk", 3 / 7),
+        (1, "mg", 1, 2, "d", 0.5),
+    ],
+)
+def test_daily_dose_in_mg_from_dose_and_timing(
+    value: float, unit: str, frequency: int, period: float, period_unit: str, expected: float
+) -> None:
+    line = dose(value, unit, frequency=frequency, period=period, period_unit=period_unit)
+    request = medication_request(FOLIC_ACID, dosageInstruction=[line])
+    assert only_use(medication_requests=[request]).daily_dose_mg == pytest.approx(expected)
+
+
+def test_daily_dose_from_a_timing_abbreviation() -> None:
+    line = {
+        "timing": {"code": {"coding": [{"code": "BID"}]}},
+        "doseAndRate": [{"doseQuantity": quantity(500, "mg")}],
+    }
+    request = medication_request(METFORMIN, dosageInstruction=[line])
+    assert only_use(medication_requests=[request]).daily_dose_mg == 1000
+
+
+def test_dose_in_tablets_uses_the_medication_strength() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "fa",
+        "code": FOLIC_ACID,
+        "ingredient": [
+            {
+                "itemCodeableConcept": FOLIC_ACID,
+                "strength": {"numerator": quantity(5, "mg"), "denominator": {"value": 1, "unit": "tablet"}},
+            }
+        ],
+    }
+    line = dose(1, "tablet", frequency=1)
+    line["doseAndRate"][0]["doseQuantity"] = {"value": 1, "unit": "tablet"}
+    request = medication_request(medicationReference={"reference": "Medication/fa"}, dosageInstruction=[line])
+    use = only_use(medication_requests=[request], medications={"Medication/fa": medication})
+    assert use.daily_dose_mg == 5
+
+
+@pytest.mark.parametrize(
+    "dosage",
+    [
+        [],
+        [{"text": "as directed"}],
+        [
+            {
+                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            }
+        ],
+        [{"doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}],
+    ],
+)
+def test_dose_that_cannot_be_computed_is_none(dosage: list) -> None:
+    request = medication_request(FOLIC_ACID, dosageInstruction=dosage)
+    assert only_use(medication_requests=[request]).daily_dose_mg is None
+
+
+def test_concurrent_lines_add_and_phases_take_the_largest() -> None:
+    morning_and_evening = [dose(500, "mg", sequence=1), dose(1000, "mg", sequence=1)]
+    assert (
+        only_use(
+            medication_requests=[medication_request(METFORMIN, dosageInstruction=morning_and_evening)]
+        ).daily_dose_mg
+        == 1500
+    )
+    loading_then_maintenance = [
+        dose(1, "mg", period=2, sequence=1),
+        dose(1, "mg", period=2, period_unit="mo", sequence=2),
+    ]
+    assert (
+        only_use(
+            medication_requests=[
+                medication_request(CYANOCOBALAMIN, dosageInstruction=loading_then_maintenance)
+            ]
+        ).daily_dose_mg
+        == 0.5
+    )
+
+
+# --- dates and status ---------------------------------------------------------------------------------
+
+
+def test_request_start_prefers_validity_start_over_authored_on() -> None:
+    request = medication_request(
+        METFORMIN,
+        authoredOn="2025-01-02",
+        dispenseRequest={"validityPeriod": {"start": "2025-01-10", "end": "2026-12-31"}},
+    )
+    use = only_use(medication_requests=[request])
+    assert (use.start, use.end) == (date(2025, 1, 10), date(2026, 12, 31))
+
+
+def test_request_start_falls_back_to_authored_on() -> None:
+    use = only_use(medication_requests=[medication_request(METFORMIN, authoredOn="2025-01-02T09:00:00Z")])
+    assert use.start == date(2025, 1, 2)
+
+
+def test_statement_dates_come_from_the_effective_period() -> None:
+    statement = medication_statement(METFORMIN, effectivePeriod={"start": "2020-05", "end": "2027"})
+    use = only_use(medication_statements=[statement])
+    assert (use.start, use.end, use.active) == (date(2020, 5, 1), date(2027, 12, 31), True)
+
+
+def test_statement_effective_date_time_is_a_start() -> None:
+    use = only_use(medication_statements=[medication_statement(METFORMIN, effectiveDateTime="2024-02-03")])
+    assert use.start == date(2024, 2, 3)
+
+
+def test_end_from_the_dosing_bounds() -> None:
+    line = {"timing": {"repeat": {"boundsPeriod": {"start": "2026-01-01", "end": "2026-02-01"}}}}
+    use = only_use(medication_requests=[medication_request(METFORMIN, dosageInstruction=[line])])
+    assert (use.start, use.end, use.active) == (date(2026, 1, 1), date(2026, 2, 1), False)
+
+
+def test_medicine_ended_before_today_is_not_active() -> None:
+    statement = medication_statement(METFORMIN, effectivePeriod={"start": "2020-01-01", "end": "2026-03-14"})
+    assert not only_use(medication_statements=[statement]).active
+
+
+def test_medicine_ending_today_is_still_active() -> None:
+    statement = medication_statement(METFORMIN, effectivePeriod={"end": TODAY.isoformat()})
+    assert only_use(medication_statements=[statement]).active
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "active"),
+    [
+        ("request", "active", True),
+        ("request", "on-hold", True),
+        ("request", "draft", False),
+        ("request", "completed", False),
+        ("request", "stopped", False),
+        ("request", "cancelled", False),
+        ("statement", "active", True),
+        ("statement", "intended", True),
+        ("statement", "completed", False),
+        ("statement", "stopped", False),
+        ("statement", "not-taken", False),
+    ],
+)
+def test_active_follows_status(kind: str, status: str, active: bool) -> None:
+    if kind == "request":
+        use = only_use(medication_requests=[medication_request(METFORMIN, status=status)])
+    else:
+        use = only_use(medication_statements=[medication_statement(METFORMIN, status=status)])
+    assert use.active is active
+
+
+def test_entered_in_error_records_are_dropped() -> None:
+    built = chart(
+        medication_requests=[medication_request(METFORMIN, status="entered-in-error")],
+        medication_statements=[medication_statement(METFORMIN, status="entered-in-error")],
+    )
+    assert built.medications == ()
+
+
+# --- draft orders ------------------------------------------------------------------------------------------
+
+
+def test_draft_folic_acid_order_is_an_active_draft() -> None:
+    draft = medication_request(FOLIC_ACID, status="draft", dosageInstruction=[dose(5, "mg")])
+    built = chart(draft_orders=[draft])
+    assert built.medications == ()
+    (use,) = built.draft_orders
+    assert (use.med_class, use.is_draft, use.active, use.daily_dose_mg) == (
+        MedicationClass.FOLIC_ACID,
+        True,
+        True,
+        5,
+    )
+
+
+def test_non_medication_drafts_are_ignored() -> None:
+    nutrition = {
+        "resourceType": "NutritionOrder",
+        "id": "n",
+        "status": "draft",
+        "intent": "order",
+        "patient": {"reference": "Patient/pat-1"},
+        "dateTime": "2026-03-15",
+    }
+    service = {
+        "resourceType": "ServiceRequest",
+        "id": "s",
+        "status": "draft",
+        "intent": "order",
+        "code": {"text": "Folate level"},
+        "subject": {"reference": "Patient/pat-1"},
+    }
+    statement = medication_statement(FOLIC_ACID, status="active")
+    built = chart(draft_orders=[nutrition, service, statement, "junk"])
+    assert (built.draft_orders, built.notes) == ((), ())
+
+
+# --- never raises ------------------------------------------------------------------------------------------
+
+_garbage = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_medication_fields = st.fixed_dictionaries(
+    {
+        "resourceType": st.sampled_from(["MedicationRequest", "MedicationStatement"]),
+        "status": st.sampled_from(["active", "draft", "completed", "entered-in-error", "intended"]),
+        "subject": st.just({"reference": "Patient/pat-1"}),
+    },
+    optional={
+        "medicationCodeableConcept": st.sampled_from([METFORMIN, FOLIC_ACID, {"text": "folic acid 5mg"}]),
+        "contained": st.just([{"resourceType": "Medication", "id": "c", "code": CYANOCOBALAMIN}]),
+        "authoredOn": st.sampled_from(["2025", "2025-01-02", "bad"]),
+    },
+)
+_references = st.sampled_from(
+    [
+        {},
+        {"medicationReference": {"reference": "#c"}},
+        {"medicationReference": {"reference": "Medication/m"}},
+        {"medicationReference": {"reference": "Medication/x", "display": "b12"}},
+    ]
+)
+
+
+def _shape(base: dict, reference: dict, lines: list, broken: dict) -> dict:
+    """Return a request or statement with its dosage lines in the right element."""
+    element = "dosageInstruction" if base["resourceType"] == "MedicationRequest" else "dosage"
+    intent = {"intent": "order"} if base["resourceType"] == "MedicationRequest" else {}
+    if reference:
+        base = {k: v for k, v in base.items() if k != "medicationCodeableConcept"}
+    return {**base, **intent, **reference, element: lines, **broken}
+
+
+# Mostly well-formed records (so the parser past validation is exercised), sometimes with one
+# element replaced by garbage (so validation and the defensive helpers are exercised too).
+_medications = st.builds(
+    _shape,
+    _medication_fields,
+    _references,
+    st.lists(
+        st.just(dose(1, "mg")) | st.just(dose(2, "mcg", frequency=3)) | st.just({"text": "IM"}), max_size=2
+    ),
+    st.dictionaries(
+        st.sampled_from(["medicationCodeableConcept", "medicationReference", "contained", "dispenseRequest"]),
+        _garbage,
+        max_size=1,
+    )
+    | st.just({}),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_medications, st.booleans(), _garbage)
+def test_medication_parser_never_raises(resource: dict, is_draft: bool, medication: object) -> None:
+    medications = {
+        "Medication/m": medication if isinstance(medication, dict) else {"resourceType": "Medication"}
+    }
+    uses, notes = read_medication(resource, kb(), medications=medications, today=TODAY, is_draft=is_draft)
+    assert all(isinstance(note, str) for note in notes)
+    assert all(use.daily_dose_mg is None or use.daily_dose_mg >= 0 for use in uses)
