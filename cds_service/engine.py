@@ -13,7 +13,7 @@ from .cards import EVALUATORS, CardContext, Evaluator, validate_card_texts
 from .chart import ChartData, build_chart
 from .data.prefetch import PatientData
 from .protocol.request import ParsedCall
-from .protocol.response import Card
+from .protocol.response import Card, Indicator
 from .registry import ServiceDefinition
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -61,4 +61,4 @@ def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *,
         new_uuid=new_uuid,
     )
     cards = evaluators[service.evaluator](chart, card_context)
-    return sorted(cards, key=lambda card: SEVERITY_ORDER[str(card.indicator)])
+    return sorted(cards, key=lambda card: SEVERITY_ORDER[Indicator(card.indicator).value])

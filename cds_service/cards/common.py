@@ -1,0 +1,60 @@
+"""Assemble a Card from a kind's texts, the assessment's sections and the suggestions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from ..knowledge.clinical import ClinicalKnowledge
+from ..protocol.response import Card, Coding, Indicator, Link, Source, Suggestion
+from ..rules.assessment import B12Assessment
+from . import detail
+from .texts import CardTexts
+
+if TYPE_CHECKING:
+    from . import CardContext
+
+#: Card kinds as ``source.topic`` (CDS Hooks 2.0: a topic categorises the card for filtering and
+#: analytics): feedback can then be counted per kind without storing the card itself.
+TOPIC_SYSTEM = "https://b12-cds.example.org/CodeSystem/card-kind"
+
+
+def sections(a: B12Assessment, kb: ClinicalKnowledge, **extra: str) -> dict[str, str]:
+    """Every detail placeholder filled from the assessment (unused ones are simply ignored)."""
+    values = {
+        "findings": detail.findings(a, kb), "context": detail.context(a), "triggers": detail.triggers(a),
+        "notes": detail.notes(a, kb), "renal": detail.renal(a), "next_test": detail.next_test(a),
+        "damage_months": str(kb.durations.untreated_permanent_damage.months),
+        "reassess_months": str(kb.durations.on_treatment_reassessment.months), "regimen": "", "orders": "",
+    }
+    values.update(extra)
+    return values
+
+
+def make_card(ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge, kind: str, indicator: Indicator,
+              values: dict[str, str], suggestions: list[Suggestion] | None = None,
+              selection: Literal["at-most-one", "any"] = "any") -> Card:
+    """Build one card; ``selection`` only matters when there are suggestions.
+
+    Why "any" by default: CDS Hooks 2.0 requires selectionBehavior with suggestions, and Epic
+    honours only "any". "at-most-one" is used solely where suggestions are true alternatives
+    (IM vs oral B12), where accepting both would double-treat; a client that supports only
+    "any" still shows both, and isRecommended marks the guideline's first choice.
+    """
+    text = texts.kinds[kind]
+    source_guideline = kb.guidelines[texts.source.guideline]
+    suggestions = suggestions or []
+    return Card(
+        uuid=ctx.new_uuid(),
+        summary=text.summary.format(**values),
+        detail=detail.tidy(text.detail.format(**values)),
+        indicator=indicator,
+        source=Source(label=texts.source.label, url=source_guideline.url,
+                      topic=Coding(system=TOPIC_SYSTEM, code=kind, display=kind.replace("_", " "))),
+        suggestions=suggestions,
+        selectionBehavior=selection if suggestions else None,
+        overrideReasons=[Coding(system=texts.override_reason_system, code=code,
+                                display=texts.override_reasons[code].display)
+                         for code in text.override_reasons],
+        links=[Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute")
+               for g in text.links],
+    )

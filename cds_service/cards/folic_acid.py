@@ -1,0 +1,76 @@
+"""folic-acid-safety (order-select / order-sign): B12-RULES.md §5, folic acid table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..chart.facts import Chart
+from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
+from ..protocol.response import Card, Indicator, Suggestion
+from ..rules.assessment import B12Assessment, assess
+from ..rules.b12_status import B12StatusCode
+from ..rules.findings import is_pregnant
+from ..rules.medicines import FolicAcidOrder, folic_acid_in_draft_orders, standard_pregnancy_dose
+from ..rules.therapy import b12_replacement_in_drafts
+from . import detail
+from .common import make_card, sections
+from .patient_view import NEXT_TEST
+from .resources import delete_suggestion, lab_suggestion, regimen_suggestion
+from .texts import CardTexts, parse_card_texts
+
+if TYPE_CHECKING:
+    from . import CardContext
+
+
+def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
+    """One card when folic acid is being ordered while B12 deficiency is present or not excluded."""
+    kb = load_clinical_knowledge()
+    texts = parse_card_texts("folic_acid_safety", ctx.texts, kb)
+    # Why: §5 - order-select judges only the selected drafts; order-sign judges every draft.
+    selections = ctx.selections if ctx.hook == "order-select" else None
+    found = folic_acid_in_draft_orders(chart, kb, selections)
+    if not found:
+        return []
+    # Why: §5 - B12 therapy anywhere in this order session (selected or not) is "B12 alongside".
+    if b12_replacement_in_drafts(chart.draft_orders, kb):
+        return []
+    a = assess(chart, kb)
+    card = _card(a, found, ctx, texts, kb)
+    if card is None:
+        return []
+    if (is_pregnant(chart).present and standard_pregnancy_dose(found, kb)
+            and not a.status.confirmed_deficiency):
+        # Why: §5 - 0.4-5 mg folic acid is standard pregnancy care; unless deficiency is
+        # confirmed the card stays but drops to info.
+        card = card.model_copy(update={"indicator": Indicator.INFO})
+    return [card]
+
+
+def _card(a: B12Assessment, found: tuple[FolicAcidOrder, ...], ctx: CardContext, texts: CardTexts,
+          kb: ClinicalKnowledge) -> Card | None:
+    s = texts.suggestions
+    code = a.status.code
+    values = sections(a, kb, orders=detail.orders(found))
+    if code is B12StatusCode.DEFICIENT:
+        key = "hydroxocobalamin_neuro" if a.neuro.present else "hydroxocobalamin_standard"
+        values["regimen"] = detail.regimen(a, kb, key)
+        suggestions: list[Suggestion] = [regimen_suggestion(s[key].label, key, ctx, kb, recommended=True)]
+        refs = tuple(o.use.source_ref for o in found if o.use.source_ref)
+        if refs:
+            # Why: §5 - offer removing the folic acid draft; not recommended, B12 alongside is acceptable.
+            suggestions.append(delete_suggestion(s["remove_folic_acid"].label, refs, ctx))
+        return make_card(ctx, texts, kb, "folate_deficient", Indicator.CRITICAL, values, suggestions)
+    if code is B12StatusCode.INDETERMINATE:
+        suggestions = [lab_suggestion(s[NEXT_TEST[t][1]].label, (NEXT_TEST[t][0],), ctx, kb, recommended=True)
+                       for t in a.status.next_tests]
+        return make_card(ctx, texts, kb, "folate_indeterminate", Indicator.WARNING, values, suggestions)
+    if code is B12StatusCode.NOT_TESTED:
+        b12_test = lab_suggestion(s["order_b12"].label, ("b12_total",), ctx, kb, recommended=True)
+        if a.folate_risk:
+            mma = lab_suggestion(s["order_mma"].label, ("mma",), ctx, kb, recommended=False)
+            return make_card(ctx, texts, kb, "folate_not_tested_risk", Indicator.WARNING, values,
+                             [b12_test, mma])
+        # Why (b12-cds judgement): §5 allows "info at most"; §1 says never folic acid alone when
+        # deficiency is not excluded, so an untested patient gets a quiet info card, not silence.
+        return make_card(ctx, texts, kb, "folate_not_tested", Indicator.INFO, values, [b12_test])
+    return None  # NOT_DEFICIENT (recent) or ON_TREATMENT: §5 no card

@@ -1,0 +1,132 @@
+"""FHIR R4 resources for suggestions (B12-RULES.md §6), each validated with fhir.resources.R4B."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from ..knowledge.clinical import ClinicalKnowledge, CodedConcept, LabTest, RegimenStep
+from ..protocol.response import Action, Suggestion
+
+if TYPE_CHECKING:
+    from . import CardContext
+
+UCUM = "http://unitsofmeasure.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+_UNIT_NAMES = {"mg": "mg", "ug": "µg"}
+_WEEKS = {"value": None, "unit": "weeks", "system": UCUM, "code": "wk"}
+_PRODUCT_FOR_ROUTE = {"intramuscular": "hydroxocobalamin_injection", "oral": "cyanocobalamin_oral"}
+
+
+_MODELS = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
+
+
+class SuggestedResourceError(ValueError):
+    """A suggested resource failed validation against the FHIR R4 model: a bug, never sent."""
+
+
+def _common(ctx: CardContext) -> dict[str, Any]:
+    fields: dict[str, Any] = {"status": "draft", "intent": "proposal",
+                              "subject": {"reference": f"Patient/{ctx.patient_id}"}}
+    if ctx.encounter_id:
+        fields["encounter"] = {"reference": f"Encounter/{ctx.encounter_id}"}
+    if ctx.user_id and ctx.user_id.split("/")[0] in ("Practitioner", "PractitionerRole"):
+        fields["requester"] = {"reference": ctx.user_id}
+    return fields
+
+
+def medication_request(step: RegimenStep, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
+    """One phase of a B12 regimen as a draft MedicationRequest (§6)."""
+    product = kb.medications[_PRODUCT_FOR_ROUTE[step.route]]
+    medication: dict[str, Any] = {"text": product.text}
+    if product.rxnorm:  # only codes verified in CODES.md are sent; text always
+        medication["coding"] = [{"system": RXNORM, "code": product.rxnorm}]
+    route = kb.routes[step.route]
+    repeat: dict[str, Any] = {"frequency": step.frequency, "period": _number(step.period),
+                              "periodUnit": step.period_unit}
+    if step.bounds_weeks:
+        repeat["boundsDuration"] = {**_WEEKS, "value": step.bounds_weeks}
+    reason = kb.deficiency_reason
+    resource = {
+        "resourceType": "MedicationRequest", **_common(ctx),
+        "medicationCodeableConcept": medication,
+        "reasonCode": [{"coding": [_coding(reason)], "text": "Vitamin B12 deficiency"}],
+        "dosageInstruction": [{
+            "text": step.text,
+            "timing": {"repeat": repeat},
+            "route": {"coding": [_coding(route)], "text": route.display},
+            "doseAndRate": [{"doseQuantity": {
+                "value": _number(step.dose_value), "unit": _UNIT_NAMES[step.dose_unit],
+                "system": UCUM, "code": step.dose_unit}}],
+        }],
+    }
+    return validated(resource)
+
+
+def service_request(test: LabTest, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
+    """A draft laboratory ServiceRequest coded with LOINC (§6)."""
+    category = kb.lab_category
+    resource = {
+        "resourceType": "ServiceRequest", **_common(ctx),
+        "category": [{"coding": [_coding(category)]}],
+        "code": {"coding": [_coding(test)], "text": test.text},
+    }
+    return validated(resource)
+
+
+def _number(value: float) -> int | float:
+    """1.0 -> 1: FHIR decimals read better without a spurious fraction."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _coding(concept: CodedConcept) -> dict[str, str]:
+    return {"system": concept.system, "code": concept.code, "display": concept.display}
+
+
+def validated(resource: dict[str, Any]) -> dict[str, Any]:
+    """Validate against the R4 model; no empty strings, lists or nulls allowed.
+
+    :raises SuggestedResourceError: the resource is not valid FHIR R4 (a bug in this module).
+    """
+    model = _MODELS[resource["resourceType"]]
+    try:
+        model.model_validate(resource)
+    except ValueError as exc:
+        raise SuggestedResourceError(f"{resource['resourceType']} invalid: {exc}") from exc
+    _no_empties(resource, resource["resourceType"])
+    return resource
+
+
+def _no_empties(node: Any, path: str) -> None:
+    if node is None or node == "" or node == [] or node == {}:
+        raise SuggestedResourceError(f"{path} is empty")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _no_empties(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _no_empties(value, f"{path}[{i}]")
+
+
+def regimen_suggestion(label: str, regimen: str, ctx: CardContext, kb: ClinicalKnowledge, *,
+                       recommended: bool) -> Suggestion:
+    """All phases of a regimen (loading + maintenance) as one suggestion: one create per phase."""
+    actions = [Action(type="create", description=step.text, resource=medication_request(step, ctx, kb))
+               for step in kb.regimens[regimen].steps]
+    return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
+
+
+def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: ClinicalKnowledge, *,
+                   recommended: bool) -> Suggestion:
+    """One or more laboratory orders as one suggestion."""
+    actions = [Action(type="create", description=f"Order {kb.lab_tests[t].text}",
+                      resource=service_request(kb.lab_tests[t], ctx, kb)) for t in tests]
+    return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
+
+
+def delete_suggestion(label: str, refs: tuple[str, ...], ctx: CardContext) -> Suggestion:
+    """Remove draft orders (CDS Hooks delete action, resourceId "MedicationRequest/<id>")."""
+    actions = [Action(type="delete", description=f"Remove draft order {ref}", resourceId=ref) for ref in refs]
+    return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=False, actions=actions)

@@ -1,0 +1,120 @@
+"""The card texts of a service (``x-b12cds.cards`` in hooks/<id>.json): schema and start-up checks."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..knowledge.clinical import ClinicalKnowledge
+from ..protocol.response import SUMMARY_MAX
+
+# Placeholders a detail template may use; each is filled with a markdown section or "".
+DETAIL_FIELDS = frozenset({"findings", "context", "triggers", "regimen", "orders", "notes", "renal",
+                           "next_test", "damage_months", "reassess_months"})
+SUMMARY_FIELDS = frozenset({"next_test"})
+_LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)"}
+
+REQUIRED = {
+    "b12_status": {
+        "kinds": ("deficient_neuro", "deficient", "indeterminate", "not_tested", "reassess", "pure_motor"),
+        "suggestions": ("hydroxocobalamin_neuro", "hydroxocobalamin_standard", "cyanocobalamin_oral",
+                        "order_b12", "order_mma", "order_homocysteine", "order_active_b12",
+                        "order_reassessment"),
+    },
+    "folic_acid_safety": {
+        "kinds": ("folate_deficient", "folate_indeterminate", "folate_not_tested_risk", "folate_not_tested"),
+        "suggestions": ("hydroxocobalamin_neuro", "hydroxocobalamin_standard", "remove_folic_acid",
+                        "order_b12", "order_mma", "order_active_b12"),
+    },
+}
+
+
+class _Text(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceText(_Text):
+    label: str = Field(min_length=1)
+    guideline: str = Field(min_length=1)  # id in clinical.json guidelines
+    source: str = Field(min_length=1)
+
+
+class OverrideReasonText(_Text):
+    display: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class KindText(_Text):
+    summary: str = Field(min_length=1)
+    detail: str = Field(min_length=1)
+    links: tuple[str, ...] = Field(min_length=1)
+    override_reasons: tuple[str, ...] = Field(min_length=1, alias="overrideReasons")
+    source: str = Field(min_length=1)
+
+
+class SuggestionText(_Text):
+    label: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
+class CardTexts(_Text):
+    source: SourceText
+    override_reason_system: str = Field(min_length=1, alias="overrideReasonSystem")
+    override_reasons: dict[str, OverrideReasonText] = Field(alias="overrideReasons")
+    kinds: dict[str, KindText]
+    suggestions: dict[str, SuggestionText]
+
+
+def parse_card_texts(evaluator: str, texts: Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
+    """Validate a service's card texts against its evaluator.
+
+    :raises ValueError: naming the missing or bad field ("kinds.deficient.summary: ...").
+    """
+    if evaluator not in REQUIRED:
+        raise ValueError(f"unknown evaluator {evaluator!r}")
+    try:
+        parsed = CardTexts.model_validate(dict(texts))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "<root>"
+        raise ValueError(f"{field}: {first['msg']}") from None
+    needed = REQUIRED[evaluator]
+    for kind in needed["kinds"]:
+        if kind not in parsed.kinds:
+            raise ValueError(f"kinds.{kind}: missing")
+    for suggestion in needed["suggestions"]:
+        if suggestion not in parsed.suggestions:
+            raise ValueError(f"suggestions.{suggestion}: missing")
+    if parsed.source.guideline not in kb.guidelines:
+        raise ValueError(f"source.guideline: {parsed.source.guideline!r} is not a guideline in clinical.json")
+    for name, kind in parsed.kinds.items():
+        _check_kind(f"kinds.{name}", kind, parsed, kb)
+    return parsed
+
+
+def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: ClinicalKnowledge) -> None:
+    for link in kind.links:
+        if link not in kb.guidelines:
+            raise ValueError(f"{where}.links: {link!r} is not a guideline in clinical.json")
+    for reason in kind.override_reasons:
+        if reason not in texts.override_reasons:
+            raise ValueError(f"{where}.overrideReasons: {reason!r} is not defined in overrideReasons")
+    _check_template(f"{where}.detail", kind.detail, DETAIL_FIELDS)
+    _check_template(f"{where}.summary", kind.summary, SUMMARY_FIELDS)
+    longest = kind.summary.format(**_LONGEST_SAMPLE)
+    if len(longest) >= SUMMARY_MAX:
+        raise ValueError(f"{where}.summary: {len(longest)} characters when filled; "
+                         f"must be under {SUMMARY_MAX}")
+
+
+def _check_template(where: str, template: str, allowed: frozenset[str]) -> None:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    unknown = names - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown placeholder(s) {sorted(unknown)}; allowed {sorted(allowed)}")

@@ -1,0 +1,123 @@
+"""Everything the cards need about one patient, decided once (B12-RULES.md §3-§5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from ..chart.facts import Analyte, Chart, LabResult, MedicationUse
+from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
+from .b12_status import B12Status, B12StatusCode, b12_status
+from .dates import add_months
+from .findings import (
+    ProblemFinding,
+    RiskFactors,
+    has_ileal_resection,
+    has_neurological_involvement,
+    has_pure_motor_neuropathy,
+    malabsorption_causes,
+    other_risk_factors,
+    recorded_b12_deficiency,
+)
+from .haematology import HaematologicalSigns, haematological_signs
+from .markers import Band, total_b12_reading
+from .medicines import RiskMedicineUse, risk_medicines
+from .therapy import low_dose_b12
+
+_MONITORING = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA})
+
+
+@dataclass(frozen=True)
+class Reassessment:
+    """On treatment for >= 3 months with no B12/MMA since starting (§5)."""
+
+    due: bool
+    since: date | None  # start of the current replacement
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class B12Assessment:
+    """The B12 status plus the findings that shape the cards."""
+
+    status: B12Status
+    neuro: ProblemFinding
+    pure_motor: ProblemFinding
+    malabsorption: ProblemFinding
+    ileal_resection: ProblemFinding
+    recorded_deficiency: ProblemFinding
+    risk_medicines: tuple[RiskMedicineUse, ...]
+    other_risks: RiskFactors
+    haematology: HaematologicalSigns
+    reassessment: Reassessment
+    stale_low_b12: LabResult | None
+    low_dose_b12: tuple[MedicationUse, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def current_risk_medicines(self) -> tuple[RiskMedicineUse, ...]:
+        return tuple(r for r in self.risk_medicines if r.past_duration)
+
+    @property
+    def warrants_testing(self) -> bool:
+        """§5 patient-view "not tested" triggers.
+
+        Why (b12-cds judgement): beyond the table's neuro / blood count / risk medicine /
+        malabsorption triggers, B12 deficiency on the problem list and an old deficient
+        result without treatment also call for a test.
+        """
+        return (self.neuro.present or self.haematology.present or bool(self.current_risk_medicines)
+                or self.malabsorption.present or self.recorded_deficiency.present
+                or self.stale_low_b12 is not None)
+
+    @property
+    def folate_risk(self) -> bool:
+        """§5 folic acid "not tested, with neuro involvement, macrocytosis/anaemia or risk factors"."""
+        return self.warrants_testing or self.other_risks.present
+
+
+def assess(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Assessment:
+    """Run every rule once over the chart."""
+    kb = kb or load_clinical_knowledge()
+    status = b12_status(chart, kb)
+    haem = haematological_signs(chart, kb)
+    notes = [*chart.notes, *(f"data set not available: {name}" for name in sorted(chart.missing))]
+    for pick in status.picks:
+        notes.extend(pick.notes)
+    notes.extend(status.renal.notes)
+    notes.extend(haem.notes)
+    return B12Assessment(
+        status=status, neuro=has_neurological_involvement(chart), pure_motor=has_pure_motor_neuropathy(chart),
+        malabsorption=malabsorption_causes(chart), ileal_resection=has_ileal_resection(chart),
+        recorded_deficiency=recorded_b12_deficiency(chart), risk_medicines=risk_medicines(chart, kb),
+        other_risks=other_risk_factors(chart, kb), haematology=haem,
+        reassessment=reassessment_due(chart, status, kb), stale_low_b12=_stale_low_b12(status, kb),
+        low_dose_b12=low_dose_b12(chart, kb), notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def reassessment_due(chart: Chart, status: B12Status, kb: ClinicalKnowledge) -> Reassessment:
+    """Due when replacement began >= 3 months ago and no B12 or MMA was measured since (002, 004).
+
+    Why: the earliest start among active replacements dates the course; without any
+    start date the interval cannot be judged and the card says nothing rather than guess.
+    """
+    if status.code is not B12StatusCode.ON_TREATMENT:
+        return Reassessment(due=False, since=None)
+    starts = [u.start for u in status.therapy if u.start is not None]
+    if not starts:
+        return Reassessment(due=False, since=None, note="B12 replacement start date not recorded")
+    since = min(starts)
+    if chart.today < add_months(since, kb.durations.on_treatment_reassessment.months):
+        return Reassessment(due=False, since=since)
+    measured = any(r.analyte in _MONITORING and r.usable and r.effective is not None and r.effective >= since
+                   for r in chart.labs)
+    return Reassessment(due=not measured, since=since)
+
+
+def _stale_low_b12(status: B12Status, kb: ClinicalKnowledge) -> LabResult | None:
+    for result in status.stale_results:
+        if result.analyte is Analyte.B12_TOTAL and result.value is not None and (
+                total_b12_reading(result, kb).band is Band.LOW):
+            return result
+    return None

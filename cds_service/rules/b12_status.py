@@ -1,0 +1,141 @@
+"""B12 status in the order of B12-RULES.md §3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..chart.facts import Analyte, Chart, LabResult, MedicationUse
+from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
+from .labs import LabPick, known_above, latest_usable
+from .markers import Band, MarkerReading, MmaReading, active_b12_reading, mma_reading, total_b12_reading
+from .renal import RenalCaveat, renal_caveat
+from .therapy import active_b12_replacement
+
+
+class B12StatusCode(StrEnum):
+    """B12-RULES.md §3, most decisive first."""
+
+    ON_TREATMENT = "on-treatment"
+    DEFICIENT = "deficient"
+    INDETERMINATE = "indeterminate"
+    NOT_DEFICIENT = "not-deficient"
+    NOT_TESTED = "not-tested"
+
+
+class DeficiencyBasis(StrEnum):
+    """Why DEFICIENT was decided (§3.2); functional deficiency is a basis, not a separate status.
+
+    Why a flag: §3 lists all three under "deficient" and the §5 tables key on "deficient".
+    PROBABLE_FUNCTIONAL is not "confirmed" for the pregnancy downgrade (§5).
+    """
+
+    LOW_TOTAL_B12 = "low-total-b12"
+    LOW_ACTIVE_B12 = "low-active-b12"
+    FUNCTIONAL = "functional"  # indeterminate B12 + raised MMA
+    PROBABLE_FUNCTIONAL = "probable-functional"  # total B12 350-500 ng/L + raised MMA
+
+
+# How far each status is from reassurance; used by tests ("lower B12 never milder").
+SEVERITY = {B12StatusCode.NOT_DEFICIENT: 0, B12StatusCode.INDETERMINATE: 1, B12StatusCode.DEFICIENT: 2}
+
+
+@dataclass(frozen=True)
+class B12Status:
+    """The decided status with every result it used."""
+
+    code: B12StatusCode
+    basis: DeficiencyBasis | None
+    total: MarkerReading | None
+    active: MarkerReading | None
+    mma: MmaReading | None
+    renal: RenalCaveat
+    therapy: tuple[MedicationUse, ...]
+    next_tests: tuple[Analyte, ...]  # what to order next (MMA, or active B12 under the renal caveat)
+    picks: tuple[LabPick, ...]  # per analyte: decisive result, context, notes
+    reason: str  # one line: which rule of §3 decided
+
+    @property
+    def confirmed_deficiency(self) -> bool:
+        """Deficiency established by a low B12 or a raised MMA, not merely probable."""
+        return self.code is B12StatusCode.DEFICIENT and self.basis is not DeficiencyBasis.PROBABLE_FUNCTIONAL
+
+    @property
+    def stale_results(self) -> tuple[LabResult, ...]:
+        """Newest out-of-lookback result per analyte (shown as "not tested recently")."""
+        return tuple(p.stale_latest for p in self.picks if p.stale_latest is not None)
+
+
+def b12_status(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Status:
+    """Decide B12 status in the §3 order: on treatment, deficient, indeterminate, not deficient, untested."""
+    kb = kb or load_clinical_knowledge()
+    picks = tuple(latest_usable(chart, a, kb) for a in (Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA))
+    total_pick, active_pick, mma_pick = picks
+    total = total_b12_reading(total_pick.latest, kb) if total_pick.latest else None
+    active = active_b12_reading(active_pick.latest, kb) if active_pick.latest else None
+    mma = mma_reading(mma_pick.latest, kb) if mma_pick.latest else None
+    renal = renal_caveat(chart, kb)
+    therapy = active_b12_replacement(chart, kb)
+    base = {"total": total, "active": active, "mma": mma, "renal": renal, "therapy": therapy, "picks": picks}
+
+    def status(code: B12StatusCode, reason: str, basis: DeficiencyBasis | None = None,
+               next_tests: tuple[Analyte, ...] = ()) -> B12Status:
+        return B12Status(code=code, basis=basis, next_tests=next_tests, reason=reason, **base)
+
+    if therapy:
+        # Why: §3.1 - values drawn after replacement began are not diagnostic.
+        return status(B12StatusCode.ON_TREATMENT, "active B12 replacement on record (§3.1)")
+    if total is None and active is None:
+        # Why: §3.5 - an MMA alone does not decide; B12 itself has to be measured.
+        return status(B12StatusCode.NOT_TESTED, "no usable total or active B12 within the lookback (§3.5)",
+                      next_tests=(Analyte.B12_TOTAL,))
+    if total is not None and total.band is Band.LOW:
+        return status(B12StatusCode.DEFICIENT, "total B12 below the deficiency threshold (§3.2)",
+                      DeficiencyBasis.LOW_TOTAL_B12)
+    if active is not None and active.band is Band.LOW:
+        return status(B12StatusCode.DEFICIENT, "active B12 below the deficiency threshold (§3.2)",
+                      DeficiencyBasis.LOW_ACTIVE_B12)
+    return _judge_with_mma(total, active, mma, renal, status, kb)
+
+
+def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, mma: MmaReading | None,
+                    renal: RenalCaveat, status: Callable[..., B12Status], kb: ClinicalKnowledge) -> B12Status:
+    """§3.2-§3.4 once no marker is frankly low: MMA settles the indeterminate band."""
+    mma_raised = mma is not None and mma.raised is True
+    mma_normal = mma is not None and mma.raised is False
+    # Why: §3 renal caveat - with eGFR < 30 / CKD 4-5 a raised MMA does not establish
+    # deficiency; active B12 is the test that still discriminates.
+    second_line = () if active is not None else (Analyte.B12_ACTIVE,)
+    if any(m is not None and m.band is Band.INDETERMINATE for m in (total, active)):
+        if mma_raised and not renal.applies:
+            return status(B12StatusCode.DEFICIENT,
+                          "indeterminate B12 with raised MMA: functional deficiency (§3.2)",
+                          DeficiencyBasis.FUNCTIONAL)
+        if mma_normal:
+            return status(B12StatusCode.NOT_DEFICIENT, "indeterminate B12 with a normal MMA (§3.4)")
+        if mma_raised:
+            return status(B12StatusCode.INDETERMINATE,
+                          "indeterminate B12; raised MMA not diagnostic in renal impairment (§3 caveat)",
+                          next_tests=second_line)
+        next_tests = (Analyte.B12_ACTIVE,) if renal.applies and active is None else (Analyte.MMA,)
+        return status(B12StatusCode.INDETERMINATE, "indeterminate B12 with no usable MMA (§3.3)",
+                      next_tests=next_tests)
+    if not mma_raised:
+        return status(B12StatusCode.NOT_DEFICIENT, "B12 above the indeterminate band, MMA not raised (§3.4)")
+    functional_upper = kb.thresholds.b12_total_functional_upper.value
+    # Why: ">400 ng/L" may still lie in the 350-500 band; cautious reading keeps it there.
+    in_functional_band = total is not None and not known_above(total.result, functional_upper)
+    if in_functional_band and not renal.applies:
+        # Why: §3.2 - up to half (001) or 5-10% (004) of "normal" B12 levels hide metabolic deficiency.
+        band = f"{kb.thresholds.b12_total_normal_above.value:g}-{functional_upper:g} ng/L"
+        return status(B12StatusCode.DEFICIENT, f"B12 {band} and raised MMA: probable functional (§3.2)",
+                      DeficiencyBasis.PROBABLE_FUNCTIONAL)
+    if active is not None and active.band is Band.NORMAL:
+        # Why: active B12 above 70 pmol/L with a raised MMA points to another cause of the MMA.
+        return status(B12StatusCode.NOT_DEFICIENT, "active B12 normal; raised MMA has another cause (§3.4)")
+    # Why (b12-cds judgement): §3.4 calls B12 "not deficient" only when MMA is not raised.
+    # A raised MMA above the functional band (or with renal impairment) is discordant: ask
+    # for active B12 rather than fall silent.
+    return status(B12StatusCode.INDETERMINATE,
+                  "normal B12 but raised MMA: discordant, check active B12 (§3.4)", next_tests=second_line)

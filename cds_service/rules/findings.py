@@ -1,0 +1,110 @@
+"""What the problem list and demographics say (B12-RULES.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..chart.facts import Chart, Problem, ProblemCategory
+from ..knowledge.clinical import ClinicalKnowledge
+from .dates import add_months
+
+NEUROLOGICAL = frozenset({
+    ProblemCategory.NEUROPATHY, ProblemCategory.PARAESTHESIA, ProblemCategory.SUBACUTE_COMBINED_DEGENERATION,
+    ProblemCategory.ATAXIA, ProblemCategory.COGNITIVE_IMPAIRMENT,
+    # Why (b12-cds judgement): a neuropathy coded as purely motor is atypical for B12 (000) but
+    # still a neurological disorder in which B12 "should be considered" (000): it counts here and
+    # additionally raises the "consider other causes" card.
+    ProblemCategory.MOTOR_NEUROPATHY,
+})
+MALABSORPTION = frozenset({
+    ProblemCategory.PERNICIOUS_ANAEMIA, ProblemCategory.GASTRECTOMY, ProblemCategory.BARIATRIC_SURGERY,
+    ProblemCategory.ILEAL_RESECTION,
+    # Why (b12-cds judgement): §4 names Crohn's disease *of the ileum*; the facts do not carry the
+    # site, so any Crohn's disease counts (the cautious reading: parenteral B12).
+    ProblemCategory.CROHN_DISEASE, ProblemCategory.ATROPHIC_GASTRITIS, ProblemCategory.COELIAC_DISEASE,
+})
+# Why (b12-cds judgement): surgery and pernicious anaemia do not resolve; a "resolved" or
+# "inactive" clinical status on them means history, so they count unless refuted.
+IRREVERSIBLE = frozenset({ProblemCategory.PERNICIOUS_ANAEMIA, ProblemCategory.GASTRECTOMY,
+                          ProblemCategory.BARIATRIC_SURGERY, ProblemCategory.ILEAL_RESECTION})
+OTHER_RISK = frozenset({ProblemCategory.VEGAN_DIET, ProblemCategory.AUTOIMMUNE_DISEASE,
+                        ProblemCategory.NITROUS_OXIDE_USE})
+_NOT_TRUE = frozenset({"refuted", "entered-in-error"})
+
+
+@dataclass(frozen=True)
+class ProblemFinding:
+    """Whether a clinical idea is present, and the problems that show it."""
+
+    present: bool
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class RiskFactors:
+    """§4 "other risk factors": age over 60, vegan diet, autoimmune disease, nitrous oxide."""
+
+    older_than_threshold: bool
+    age_years: int | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def present(self) -> bool:
+        return self.older_than_threshold or bool(self.problems)
+
+
+def _counts(problem: Problem) -> bool:
+    if problem.category in IRREVERSIBLE:
+        return problem.active or problem.verification_status not in _NOT_TRUE
+    return problem.active
+
+
+def _finding(chart: Chart, categories: frozenset[ProblemCategory]) -> ProblemFinding:
+    found = tuple(p for p in chart.problems if p.category in categories and _counts(p))
+    return ProblemFinding(present=bool(found), problems=found)
+
+
+def has_neurological_involvement(chart: Chart) -> ProblemFinding:
+    """Active neuropathy, paraesthesia, SCD, ataxia or cognitive impairment (§4)."""
+    return _finding(chart, NEUROLOGICAL)
+
+
+def has_pure_motor_neuropathy(chart: Chart) -> ProblemFinding:
+    """A neuropathy coded as purely motor: atypical for B12, consider other causes (000)."""
+    return _finding(chart, frozenset({ProblemCategory.MOTOR_NEUROPATHY}))
+
+
+def malabsorption_causes(chart: Chart) -> ProblemFinding:
+    """Causes that make oral B12 unreliable: parenteral, lifelong (§4; 002)."""
+    return _finding(chart, MALABSORPTION)
+
+
+def has_ileal_resection(chart: Chart) -> ProblemFinding:
+    """Ileal resection: > 20 cm needs 1 mg IM monthly (002); the length is not in the facts."""
+    return _finding(chart, frozenset({ProblemCategory.ILEAL_RESECTION}))
+
+
+def recorded_b12_deficiency(chart: Chart) -> ProblemFinding:
+    """B12 deficiency already on the problem list (a reason to test when no recent result)."""
+    return _finding(chart, frozenset({ProblemCategory.B12_DEFICIENCY}))
+
+
+def is_pregnant(chart: Chart) -> ProblemFinding:
+    """An active pregnancy on the problem list (§5 pregnancy downgrade)."""
+    return _finding(chart, frozenset({ProblemCategory.PREGNANCY}))
+
+
+def other_risk_factors(chart: Chart, kb: ClinicalKnowledge) -> RiskFactors:
+    """Age over 60 and the risk problems of §4 (001).
+
+    Why: "age > 60" is read as "past the 60th birthday" - on the birthday itself, not yet.
+    """
+    threshold_years = int(kb.thresholds.age_risk_above_years.value)
+    birth = chart.patient.birth_date if chart.patient else None
+    older = birth is not None and chart.today > add_months(birth, 12 * threshold_years)
+    age = None
+    if birth is not None:
+        before_birthday = (chart.today.month, chart.today.day) < (birth.month, birth.day)
+        age = chart.today.year - birth.year - before_birthday
+    problems = _finding(chart, OTHER_RISK).problems
+    return RiskFactors(older_than_threshold=older, age_years=age, problems=problems)

@@ -1,0 +1,134 @@
+"""Which laboratory result decides, and what a reported value is known to be (B12-RULES.md §2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from ..chart.facts import Analyte, Chart, Comparator, DataIssue, LabResult
+from ..knowledge.clinical import ClinicalKnowledge
+from .dates import add_months
+
+# For same-day duplicates, the value pointing toward deficiency decides (cautious tie-break).
+_LOWER_IS_WORSE = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.HAEMOGLOBIN, Analyte.FOLATE})
+
+
+@dataclass(frozen=True)
+class LabPick:
+    """The result that decides for one analyte, with the others as context.
+
+    ``latest`` is the most recent usable result within the lookback (None if there is
+    none); ``context`` holds every other dated result of the analyte, newest first,
+    stale ones marked ``DataIssue.STALE``; ``notes`` says why results were set aside.
+    """
+
+    analyte: Analyte
+    latest: LabResult | None
+    context: tuple[LabResult, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def stale_latest(self) -> LabResult | None:
+        """The newest result that is unusable only because it is older than the lookback."""
+        for result in self.context:
+            if result.issues == (DataIssue.STALE,):
+                return result
+        return None
+
+
+def lookback_start(chart: Chart, kb: ClinicalKnowledge) -> date:
+    """First day inside the lookback window (12 months, B12-RULES.md §2)."""
+    return add_months(chart.today, -kb.durations.lab_lookback.months)
+
+
+def mark_stale(result: LabResult, chart: Chart, kb: ClinicalKnowledge) -> LabResult:
+    """Return the result with ``STALE`` added when it predates the lookback.
+
+    Why: B12-RULES.md §2 - older results give context but must not decide status;
+    the chart layer leaves staleness to the rules because it depends on the rule's window.
+    """
+    if result.effective is None or result.effective >= lookback_start(chart, kb):
+        return result
+    if DataIssue.STALE in result.issues:
+        return result
+    return dataclasses.replace(result, issues=(*result.issues, DataIssue.STALE))
+
+
+def latest_usable(chart: Chart, analyte: Analyte, kb: ClinicalKnowledge) -> LabPick:
+    """Pick the most recent usable result of ``analyte`` within the lookback."""
+    results = [mark_stale(r, chart, kb) for r in chart.labs if r.analyte is analyte]
+    notes: list[str] = []
+    usable: list[LabResult] = []
+    for result in results:
+        if result.usable and result.effective is not None and result.effective > chart.today:
+            # Why: a result dated after today is a clock or entry error; never let it decide.
+            notes.append(f"{_ref(result)} is dated in the future ({result.effective}); not used")
+        elif result.usable:
+            usable.append(result)
+        elif DataIssue.STALE not in result.issues:
+            issues = ", ".join(issue.value for issue in result.issues)
+            notes.append(f"{_ref(result)} ({result.reported or 'no value'}) not used: {issues}")
+    sign = 1 if analyte in _LOWER_IS_WORSE else -1
+    usable.sort(key=lambda r: (r.effective, -sign * (r.value or 0.0)), reverse=True)
+    latest = usable[0] if usable else None
+    context = sorted(
+        (r for r in results if r is not latest and r.effective is not None and r.value is not None),
+        key=lambda r: r.effective, reverse=True)
+    return LabPick(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes))
+
+
+def value_bounds(result: LabResult) -> tuple[float, float]:
+    """The interval the true value lies in, as (low, high); open ends are +-inf.
+
+    A comparator makes the reported number a bound: ``<200`` lies in (-inf, 200).
+    Strictness is kept apart in :func:`known_below` / :func:`known_above`.
+    """
+    value = result.value if result.value is not None else math.nan
+    if result.comparator in (Comparator.LT, Comparator.LE):
+        return (-math.inf, value)
+    if result.comparator in (Comparator.GT, Comparator.GE):
+        return (value, math.inf)
+    return (value, value)
+
+
+def known_below(result: LabResult, limit: float) -> bool:
+    """True only when the true value is certainly below ``limit``.
+
+    Why: B12-RULES.md §2 says ``<x`` is below x. ``<200`` is therefore NOT known to be
+    below 180 - it may be 190 - so it never counts as deficient on its own (the caller
+    treats it as indeterminate and says so).
+    """
+    _, high = value_bounds(result)
+    if result.comparator is Comparator.LT:
+        return high <= limit
+    return high < limit
+
+
+def known_above(result: LabResult, limit: float) -> bool:
+    """True only when the true value is certainly above ``limit`` (equal is not above)."""
+    low, _ = value_bounds(result)
+    if result.comparator is Comparator.GT:
+        return low >= limit
+    return low > limit
+
+
+def describe(result: LabResult) -> str:
+    """Quote a result as the clinician will read it: "420 ng/L on 2026-03-02 (Observation/7)"."""
+    when = result.effective.isoformat() if result.effective else "undated"
+    return f"{_quantity(result)} on {when}"
+
+
+def _quantity(result: LabResult) -> str:
+    if result.value is None:
+        return result.reported or "no value"
+    comparator = "" if result.comparator is Comparator.EQ else result.comparator.value
+    text = f"{comparator}{result.value:.4g} {result.unit}"
+    if result.reported and result.unit not in result.reported:
+        text += f" (reported {result.reported})"  # converted by the chart: show what the lab sent
+    return text
+
+
+def _ref(result: LabResult) -> str:
+    return result.source_ref or f"{result.analyte.value} result"

@@ -1,0 +1,91 @@
+"""Risk medicines with their durations, and folic acid among the draft orders (B12-RULES.md §4-§5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..chart.facts import Chart, MedicationClass, MedicationUse
+from ..knowledge.clinical import ClinicalKnowledge
+from .dates import lasted_longer_than
+
+
+@dataclass(frozen=True)
+class RiskMedicineUse:
+    """One use of a B12-lowering medicine and whether it has lasted long enough to matter."""
+
+    use: MedicationUse
+    label: str  # "metformin"
+    min_months: int | None  # None: any current use counts
+    days_taken: int | None  # start to end (or today); None when the start is unknown
+    past_duration: bool  # active and longer than min_months (or start unknown)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FolicAcidOrder:
+    """A draft folic acid order that triggers the folate-trap check, and why."""
+
+    use: MedicationUse
+    reason: str  # "0.4 mg/day (> 0.1 mg/day)" or "dose not stated"
+
+
+def risk_medicines(chart: Chart, kb: ClinicalKnowledge) -> tuple[RiskMedicineUse, ...]:
+    """Every recorded use of a §4 risk medicine, current and past, with its duration.
+
+    Why (b12-cds judgement): only *current* use past its duration triggers testing; past
+    use is shown as context. An active use with no start date counts (cautious) and says so.
+    """
+    found: list[RiskMedicineUse] = []
+    for use in chart.medications:
+        entry = kb.risk_medicines.get(use.med_class.value)
+        if entry is None or use.is_draft:
+            continue
+        end = min(use.end, chart.today) if use.end else chart.today
+        days = (end - use.start).days if use.start else None
+        note = None
+        if use.start is None:
+            past = use.active
+            note = "start date not recorded: duration unknown"
+        elif entry.min_months is None:
+            past = use.active
+        else:
+            past = use.active and lasted_longer_than(use.start, end, entry.min_months)
+        found.append(RiskMedicineUse(use=use, label=entry.label, min_months=entry.min_months,
+                                     days_taken=days, past_duration=past, note=note))
+    return tuple(found)
+
+
+def folic_acid_in_draft_orders(chart: Chart, kb: ClinicalKnowledge,
+                               selections: tuple[str, ...] | None = None) -> tuple[FolicAcidOrder, ...]:
+    """Draft folic acid at > 0.1 mg/day or an unknown dose.
+
+    :param selections: order-select passes the selected "MedicationRequest/<id>" refs;
+        order-sign passes None (every draft counts).
+    Why: §1/§5 - above 0.1 mg/day folic acid corrects the anaemia and hides the deficiency
+    (004, FDA label); an unstated dose cannot be assumed small. A product that also
+    contains B12 (B12_FOLATE_COMBINATION) is never a trigger.
+    """
+    limit = kb.thresholds.folic_acid_trigger_above_mg_per_day.value
+    orders: list[FolicAcidOrder] = []
+    for use in chart.draft_orders:
+        if use.med_class is not MedicationClass.FOLIC_ACID:
+            continue
+        if selections is not None and use.source_ref not in selections:
+            continue
+        if use.daily_dose_mg is None:
+            orders.append(FolicAcidOrder(use=use, reason="dose not stated"))
+        elif use.daily_dose_mg > limit:
+            reason = f"{use.daily_dose_mg:g} mg/day (above {limit:g} mg/day)"
+            orders.append(FolicAcidOrder(use=use, reason=reason))
+    return tuple(orders)
+
+
+def standard_pregnancy_dose(orders: tuple[FolicAcidOrder, ...], kb: ClinicalKnowledge) -> bool:
+    """True when every triggering order is within the 0.4-5 mg/day pregnancy standard (§5).
+
+    Why (b12-cds judgement): an unstated dose is not assumed to be the standard one.
+    """
+    low = kb.thresholds.pregnancy_folic_acid_low_mg_per_day.value
+    high = kb.thresholds.pregnancy_folic_acid_high_mg_per_day.value
+    return bool(orders) and all(
+        o.use.daily_dose_mg is not None and low <= o.use.daily_dose_mg <= high for o in orders)

@@ -1,0 +1,187 @@
+"""b12-status (patient-view) cards: every row of B12-RULES.md §5 patient-view table."""
+
+from __future__ import annotations
+
+from facts_builders import (
+    assert_card_basics,
+    b12,
+    chart,
+    days_ago,
+    egfr,
+    hydroxocobalamin,
+    lab,
+    med,
+    mma,
+    problem,
+    run,
+)
+
+from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
+from cds_service.protocol.response import to_json
+
+P = ProblemCategory
+
+
+def cards_for(c):
+    cards = run("b12-status", c)
+    for card in cards:
+        assert_card_basics(card)
+    return cards
+
+
+def _resources(suggestion):
+    return [a.resource for a in suggestion.actions]
+
+
+def test_deficient_with_neuropathy_is_critical_with_im_loading_and_maintenance():
+    (card,) = cards_for(chart(labs=[b12(150)], problems=[problem(P.NEUROPATHY)]))
+    assert card.indicator == "critical"
+    assert "start IM hydroxocobalamin" in card.summary
+    (suggestion,) = card.suggestions
+    assert suggestion.isRecommended is True and card.selectionBehavior == "any"
+    loading, maintenance = _resources(suggestion)
+    assert loading["dosageInstruction"][0]["timing"]["repeat"] == {
+        "frequency": 1,
+        "period": 2,
+        "periodUnit": "d",
+    }
+    assert maintenance["dosageInstruction"][0]["timing"]["repeat"] == {
+        "frequency": 1,
+        "period": 2,
+        "periodUnit": "mo",
+    }
+    route = loading["dosageInstruction"][0]["route"]["coding"][0]
+    assert (route["code"], route["display"]) == ("78421000", "Intramuscular route")
+    dose = loading["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    assert (dose["value"], dose["code"], dose["system"]) == (1, "mg", "http://unitsofmeasure.org")
+    assert loading["encounter"] == {"reference": "Encounter/enc-1"}
+    assert "Serum B12 150 ng/L on" in card.detail and "below 180 ng/L" in card.detail
+    assert "folic acid alone" in card.detail
+
+
+def test_deficient_with_neuropathy_offers_no_oral_alternative():
+    (card,) = cards_for(chart(labs=[b12(150)], problems=[problem(P.PARAESTHESIA)]))
+    assert all("oral" not in s.label.lower() for s in card.suggestions)
+
+
+def test_deficient_without_neuro_is_warning_with_im_recommended_and_oral_alternative():
+    (card,) = cards_for(chart(labs=[b12(150)]))
+    assert card.indicator == "warning"
+    im, oral = card.suggestions
+    assert (im.isRecommended, oral.isRecommended) == (True, False)
+    assert card.selectionBehavior == "at-most-one"
+    loading, maintenance = _resources(im)
+    repeat = loading["dosageInstruction"][0]["timing"]["repeat"]
+    assert (repeat["frequency"], repeat["period"], repeat["periodUnit"]) == (3, 1, "wk")
+    assert repeat["boundsDuration"]["value"] == 2 and repeat["boundsDuration"]["code"] == "wk"
+    assert maintenance["dosageInstruction"][0]["timing"]["repeat"]["period"] == 3
+    assert "2-3 months" in card.detail
+    (oral_request,) = _resources(oral)
+    assert oral_request["dosageInstruction"][0]["route"]["coding"][0]["code"] == "26643006"
+
+
+def test_deficient_with_malabsorption_gets_im_only():
+    (card,) = cards_for(chart(labs=[b12(150)], problems=[problem(P.PERNICIOUS_ANAEMIA)]))
+    assert len(card.suggestions) == 1 and card.selectionBehavior == "any"
+    assert "intramuscular only, lifelong" in card.detail
+
+
+def test_ileal_resection_quotes_the_monthly_regimen():
+    (card,) = cards_for(chart(labs=[b12(150)], problems=[problem(P.ILEAL_RESECTION)]))
+    assert "more than 20 cm" in card.detail
+
+
+def test_functional_deficiency_by_mma_is_treated_like_deficiency():
+    (card,) = cards_for(chart(labs=[b12(250), mma(0.8)]))
+    assert card.indicator == "warning" and "functional" in card.detail
+
+
+def test_indeterminate_without_neuro_is_info_suggesting_mma_and_optional_homocysteine():
+    (card,) = cards_for(chart(labs=[b12(250)]))
+    assert card.indicator == "info"
+    assert "MMA" in card.summary
+    mma_s, hcy = card.suggestions
+    assert _resources(mma_s)[0]["code"]["coding"][0]["code"] == "13964-2" and mma_s.isRecommended
+    assert _resources(hcy)[0]["code"]["coding"][0]["code"] == "13965-9" and hcy.isRecommended is False
+    assert _resources(mma_s)[0]["category"][0]["coding"][0]["code"] == "108252007"
+
+
+def test_indeterminate_with_neuro_is_warning():
+    (card,) = cards_for(chart(labs=[b12(250)], problems=[problem(P.ATAXIA)]))
+    assert card.indicator == "warning"
+
+
+def test_indeterminate_with_renal_impairment_suggests_active_b12_and_says_why():
+    (card,) = cards_for(chart(labs=[b12(250), mma(0.8), egfr(22)]))
+    (suggestion,) = card.suggestions
+    assert _resources(suggestion)[0]["code"]["coding"][0]["code"] == "72160-5"
+    assert "does not establish deficiency" in card.detail
+    assert "active B12" in card.summary
+
+
+def test_not_tested_with_metformin_past_4_months_is_info_suggesting_b12():
+    c = chart(meds=[med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(400))])
+    (card,) = cards_for(c)
+    assert card.indicator == "info"
+    (suggestion,) = card.suggestions
+    assert _resources(suggestion)[0]["code"]["coding"][0]["code"] == "2132-9"
+    assert "metformin" in card.detail and "normal blood count does not exclude" in card.detail
+
+
+def test_not_tested_with_neuro_is_warning_with_optional_mma():
+    (card,) = cards_for(chart(problems=[problem(P.NEUROPATHY)]))
+    assert card.indicator == "warning"
+    assert [s.isRecommended for s in card.suggestions] == [True, False]
+
+
+def test_stale_result_with_macrocytosis_is_not_tested_and_shows_the_old_value():
+    c = chart(labs=[b12(420, on=days_ago(500)), lab(Analyte.MCV, 105)])
+    (card,) = cards_for(c)
+    assert card.indicator == "info"
+    assert "older than the lookback" in card.detail and "MCV 105 fL" in card.detail
+
+
+def test_not_tested_without_any_trigger_is_silent():
+    assert cards_for(chart()) == []
+
+
+def test_recent_normal_b12_is_silent():
+    assert cards_for(chart(labs=[b12(420)], problems=[problem(P.NEUROPATHY)])) == []
+
+
+def test_on_treatment_for_3_months_without_follow_up_gets_reassessment():
+    (card,) = cards_for(
+        chart(meds=[hydroxocobalamin(start=days_ago(120))], labs=[b12(120, on=days_ago(125))])
+    )
+    assert card.indicator == "info"
+    (suggestion,) = card.suggestions
+    codes = [r["code"]["coding"][0]["code"] for r in _resources(suggestion)]
+    assert codes == ["2132-9", "13964-2", "13965-9"]
+    assert "platelet" in card.detail
+
+
+def test_on_treatment_recently_started_is_silent():
+    assert (
+        cards_for(chart(meds=[hydroxocobalamin(start=days_ago(30))], labs=[b12(120, on=days_ago(35))])) == []
+    )
+
+
+def test_pure_motor_neuropathy_adds_an_info_card():
+    cards = cards_for(chart(labs=[b12(420)], problems=[problem(P.MOTOR_NEUROPATHY)]))
+    (card,) = cards
+    assert card.indicator == "info" and "purely motor" in card.summary
+    assert not card.suggestions
+
+
+def test_missing_data_sets_and_notes_appear_in_the_detail():
+    (card,) = cards_for(
+        chart(labs=[b12(150)], missing={"renalFunction"}, notes=("unknown unit 'mg' on Observation/9",))
+    )
+    assert "renalFunction" in card.detail and "unknown unit 'mg'" in card.detail
+
+
+def test_uuids_come_from_the_context_and_the_card_serialises():
+    (card,) = cards_for(chart(labs=[b12(150)]))
+    body = to_json(card)
+    assert body["uuid"].startswith("00000000-0000-4000-8000-")
+    assert all(s["uuid"].startswith("00000000-") for s in body["suggestions"])
