@@ -1,9 +1,8 @@
 """Turn the clinical scenarios in fhir_fixtures/ into hook requests, and regenerate their goldens.
 
-A scenario's ``chart.json`` is a transaction Bundle. The request's prefetch is built by running the
-service's own prefetch templates against that chart in memory (patient, token ``code`` lists,
-``_sort=-date``), the way a FHIR server would answer them; referenced Medications are added as
-``include`` entries, as an EHR using ``_include`` would.
+A scenario's ``chart.json`` is a transaction Bundle. The request's prefetch is the service's own
+prefetch templates answered from that chart in memory (``cds_service.offline``), the way a FHIR
+server would answer them.
 
 Regenerate after an intended change to cards, then review the diff::
 
@@ -14,19 +13,15 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from helpers import FIXTURES, ROOT, counting_uuids, load_json  # noqa: E402
-
-USER = "Practitioner/fixture-clinician"
-
 
 @dataclass(frozen=True)
 class FixtureCall:
@@ -75,59 +70,20 @@ def patient_id(resources: list[dict[str, Any]]) -> str:
 
 def build_request(fixture: FixtureCall) -> dict[str, Any]:
     """Build the hook request with prefetch for one fixture call."""
+    from cds_service.offline import build_request as offline_request
+    from cds_service.registry import load_registry
+
     resources = chart_resources(fixture.directory)
-    pid = patient_id(resources)
-    service = load_json(ROOT / "hooks" / f"{fixture.service}.json")
-    context: dict[str, Any] = {"userId": USER, "patientId": pid}
+    service = load_registry(ROOT / "hooks", _ANY_CARDS).get(fixture.service)
+    drafts = [entry["resource"] for entry in fixture.call.get("draftOrders", {}).get("entry", [])]
+    request = offline_request(service, resources, patient_id=patient_id(resources), draft_orders=drafts,
+                              selections=fixture.call.get("selections", ()), instance_seed=fixture.test_id)
     if "draftOrders" in fixture.call:
-        context["draftOrders"] = fixture.call["draftOrders"]
-    if "selections" in fixture.call:
-        context["selections"] = fixture.call["selections"]
-    prefetch = {key: answer(template.replace("{{context.patientId}}", pid), resources)
-                for key, template in service["prefetch"].items()}
-    instance = uuid.uuid5(uuid.NAMESPACE_URL, f"b12-cds-fixture:{fixture.test_id}")
-    return {"hook": fixture.call["hook"], "hookInstance": str(instance), "context": context, "prefetch": prefetch}
+        request["context"]["draftOrders"] = fixture.call["draftOrders"]  # exactly as the scenario wrote it
+    return request
 
 
-def answer(query: str, resources: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Answer one filled prefetch query from the chart, as a FHIR server would."""
-    if "?" not in query:
-        kind, rid = query.split("/")
-        return next((r for r in resources if r["resourceType"] == kind and r.get("id") == rid), None)
-    kind, params = query.split("?", 1)
-    matches = [r for r in resources if r["resourceType"] == kind]
-    sort_newest_first = False
-    for name, value in parse_qsl(params):
-        if name == "patient":
-            matches = [r for r in matches if (r.get("subject") or {}).get("reference") == f"Patient/{value}"]
-        elif name == "code":
-            wanted = set(value.split(","))
-            matches = [r for r in matches if wanted & _tokens(r.get("code"))]
-        elif name == "_sort" and value == "-date":
-            sort_newest_first = True
-        elif name != "_count":
-            raise ValueError(f"fixture prefetch cannot answer parameter {name!r} in {query}")
-    if sort_newest_first:
-        matches.sort(key=_observation_date, reverse=True)
-    entries = [{"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, r['resourceType'] + '/' + r['id'])}",
-                "resource": r, "search": {"mode": "match"}} for r in matches]
-    entries += [{"resource": m, "search": {"mode": "include"}} for m in _referenced_medications(matches, resources)]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
-
-
-def _tokens(concept: dict[str, Any] | None) -> set[str]:
-    codings = (concept or {}).get("coding") or []
-    return {f"{c.get('system')}|{c.get('code')}" for c in codings} | {str(c.get("code")) for c in codings}
-
-
-def _observation_date(resource: dict[str, Any]) -> str:
-    return (resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-            or resource.get("issued") or "")
-
-
-def _referenced_medications(matches: list[dict[str, Any]], resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    wanted = {(r.get("medicationReference") or {}).get("reference") for r in matches}
-    return [r for r in resources if r["resourceType"] == "Medication" and f"Medication/{r['id']}" in wanted]
+_ANY_CARDS = {"b12_status": lambda texts: None, "folic_acid_safety": lambda texts: None}
 
 
 def fixture_app(evaluated_at: datetime):
