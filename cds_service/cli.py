@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -45,6 +48,76 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: b
                     # connections opened before the fork must not be shared by the workers
                     "post_fork": lambda _server, _worker: app.extensions["b12cds"].store.engine.dispose(
                         close=False)}).run()
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--hook", required=True, type=click.Choice(["patient-view", "order-select", "order-sign"]),
+              help="The hook to simulate.")
+@click.option("--service", "service_id", help="Service id, when several services answer the hook.")
+@click.option("--patient", "patient_id", help="Patient id, when the bundle holds several patients.")
+@click.option("--draft-orders", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A Bundle of draft orders (default: order resources with status draft in BUNDLE).")
+@click.option("--select", "selections", multiple=True,
+              help="order-select: a selected draft order, e.g. MedicationRequest/1 (default: all drafts).")
+@click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]), help="Evaluate as of this date.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw CDS Hooks response.")
+def evaluate(bundle: Path, hook: str, service_id: str | None, patient_id: str | None, draft_orders: Path | None,
+             selections: tuple[str, ...], on_date: datetime | None, as_json: bool) -> None:
+    """Show the cards a hook would give for a patient in a FHIR BUNDLE file, without an EHR."""
+    from . import create_app
+    from .offline import build_request, bundle_resources, split_drafts
+    from .render import render_response
+
+    chart, drafts = split_drafts(bundle_resources(_read_json(bundle)))
+    if draft_orders is not None:
+        drafts = bundle_resources(_read_json(draft_orders))
+    when = (on_date.date() if on_date else date.today())
+    app = create_app({"AUTH_REQUIRED": False, "FEEDBACK_DATABASE_URL": "sqlite://", "LOG_LEVEL": "ERROR",
+                      "CLOCK": lambda: datetime(when.year, when.month, when.day, 12, tzinfo=UTC)})
+    service = _service_for(app.extensions["b12cds"].registry, hook, service_id)
+    patient = patient_id or _only_patient(chart)
+    request = build_request(service, chart, patient_id=patient, draft_orders=drafts, selections=selections)
+    response = app.test_client().post(f"/cds-services/{service.id}", json=request)
+    body = response.get_json()
+    if response.status_code != 200:
+        issues = "; ".join(issue.get("diagnostics", "") for issue in body.get("issue", []))
+        raise click.ClickException(f"HTTP {response.status_code}: {issues}")
+    if as_json:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        heading = f"{service.id} ({hook}) for Patient/{patient}, as of {when.isoformat()}"
+        click.echo(render_response(body, heading=heading), nl=False)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        raise click.ClickException(f"{path}: expected a FHIR Bundle")
+    return data
+
+
+def _service_for(registry: Any, hook: str, service_id: str | None) -> Any:
+    if service_id:
+        service = registry.get(service_id)
+        if service.hook != hook:
+            raise click.ClickException(f"service {service_id!r} answers {service.hook}, not {hook}")
+        return service
+    candidates = [service for service in registry if service.hook == hook]
+    if len(candidates) != 1:
+        names = ", ".join(service.id for service in candidates) or "none"
+        raise click.ClickException(f"{len(candidates)} services answer {hook} ({names}); choose one with --service")
+    return candidates[0]
+
+
+def _only_patient(resources: list[dict[str, Any]]) -> str:
+    ids = [r.get("id") for r in resources if r["resourceType"] == "Patient"]
+    if len(ids) != 1:
+        raise click.ClickException(f"the bundle holds {len(ids)} patients; choose one with --patient")
+    return str(ids[0])
 
 
 class _Gunicorn:
