@@ -6,12 +6,12 @@ import logging
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import engine
 from .data.prefetch import resolve
-from .errors import CDSError, PayloadTooLarge, ServiceUnavailable, operation_outcome
+from .errors import CDSError, PayloadTooLarge, ServiceUnavailable, Unauthorized, operation_outcome
 from .protocol.feedback import parse_feedback
 from .protocol.request import decode_json_body, parse_hook_call
 from .protocol.response import CDSResponse, to_json
@@ -25,6 +25,19 @@ OPENAPI = resources.files("cds_service").joinpath("openapi.json").read_bytes()
 def runtime() -> Runtime:
     """Return this app's runtime objects (registry, store, fetch settings, clock)."""
     return current_app.extensions["b12cds"]
+
+
+#: Endpoints that answer without a JWT: load-balancer probes and the API description carry none.
+OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi"})
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Verify the EHR's bearer JWT (CDS Hooks 2.0: discovery, calls and feedback alike)."""
+    rt = runtime()
+    if rt.authenticator is None or request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
+        return  # a CORS preflight carries no Authorization header by design
+    g.claims = rt.authenticator.verify(request.headers.get("Authorization"), rt.public_base_url + request.path)
 
 
 @bp.get("/cds-services")
@@ -84,7 +97,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CDSError)
     def _cds_error(error: CDSError) -> Any:
-        return jsonify(error.to_operation_outcome()), error.status
+        response = jsonify(error.to_operation_outcome())
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response, error.status
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_: RequestEntityTooLarge) -> Any:

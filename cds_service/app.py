@@ -19,8 +19,11 @@ from .data.fhir_client import FetchLimits
 from .data.prefetch import FetchSettings
 from .errors import ConfigError
 from .feedback_store import FeedbackStore
+from .knowledge import KnowledgeError, load_knowledge
+from .knowledge.clinical import ClinicalKnowledgeError, load_clinical_knowledge
 from .registry import default_hooks_dir, load_registry
 from .runtime import Runtime
+from .security import Authenticator
 
 log = logging.getLogger("cds_service")
 
@@ -38,8 +41,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("cds_service", instance_relative_config=True)
     app.config.from_mapping(settings)
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    _check_authentication(settings)
+    authenticator = _authenticator(settings)
 
+    _load_knowledge()
     evaluators = settings.get("EVALUATORS") or engine.EVALUATORS
     hooks_dir = Path(settings["HOOKS_DIR"]) if settings["HOOKS_DIR"] else default_hooks_dir()
     registry = load_registry(hooks_dir, engine.card_text_validators(evaluators))
@@ -50,6 +54,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store=store,
         fetch_settings=_fetch_settings(settings),
         evaluators=evaluators,
+        authenticator=authenticator,
+        public_base_url=(settings["PUBLIC_BASE_URL"] or "").rstrip("/"),
         **{"clock": optional["CLOCK"]} if "CLOCK" in optional else {},
         **{"new_uuid": optional["UUID_FACTORY"]} if "UUID_FACTORY" in optional else {},
     )
@@ -63,16 +69,29 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _check_authentication(settings: Mapping[str, Any]) -> None:
-    """Fail closed: never run unauthenticated by accident, and say so loudly when on purpose."""
-    if settings["AUTH_REQUIRED"]:
-        # JWT verification of EHR callers is not part of this release: rather than pretend, refuse to start.
-        raise ConfigError(
-            "AUTH_REQUIRED is true, but this release cannot verify EHR JWTs yet. "
-            "For development only, set CDS_AUTH_REQUIRED=false to run without authentication."
-        )
-    log.warning("AUTHENTICATION IS OFF (AUTH_REQUIRED=false): any caller can use this service. "
-                "Development only; never expose it to a network.")
+def _authenticator(settings: Mapping[str, Any]) -> Authenticator | None:
+    """Build the JWT check, or say loudly that there is none (development only)."""
+    if not settings["AUTH_REQUIRED"]:
+        log.warning("AUTHENTICATION IS OFF (AUTH_REQUIRED=false): any caller can use this service. "
+                    "Development only; never expose it to a network.")
+        return None
+    if not settings["PUBLIC_BASE_URL"]:
+        # The JWT audience is the endpoint's public URL; it must never be taken from the Host header.
+        raise ConfigError("AUTH_REQUIRED is true: set PUBLIC_BASE_URL to this service's public URL "
+                          "(the JWT 'aud' is checked against it); for development only, set CDS_AUTH_REQUIRED=false")
+    if not settings["TRUSTED_ISSUERS"]:
+        raise ConfigError("AUTH_REQUIRED is true: set TRUSTED_ISSUERS (see docs/security.md); "
+                          "for development only, set CDS_AUTH_REQUIRED=false")
+    return Authenticator(settings["TRUSTED_ISSUERS"])
+
+
+def _load_knowledge() -> None:
+    """Load and validate every knowledge file now, so a bad one stops start-up (not the first call)."""
+    try:
+        load_knowledge()
+        load_clinical_knowledge()
+    except (KnowledgeError, ClinicalKnowledgeError) as exc:
+        raise ConfigError(f"knowledge: {exc}") from exc
 
 
 def _fetch_settings(settings: Mapping[str, Any]) -> FetchSettings:

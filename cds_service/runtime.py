@@ -11,6 +11,7 @@ from .cards import Evaluator
 from .data.prefetch import FetchSettings
 from .feedback_store import FeedbackStore
 from .registry import ServiceRegistry
+from .security import Authenticator
 
 
 def _utc_now() -> datetime:
@@ -29,6 +30,8 @@ class Runtime:
     store: FeedbackStore
     fetch_settings: FetchSettings
     evaluators: Mapping[str, Evaluator]
+    authenticator: Authenticator | None = None  # None: AUTH_REQUIRED is false (development only)
+    public_base_url: str = ""  # the JWT audience is this plus the request path
     clock: Callable[[], datetime] = _utc_now  # injectable so fixtures see a fixed "today"
     new_uuid: Callable[[], str] = _new_uuid  # injectable so golden responses are stable
 

@@ -31,7 +31,7 @@ def test_serve_runs_gunicorn_with_the_configured_workers_and_threads(monkeypatch
 def test_serve_refuses_to_start_with_a_clear_message_when_misconfigured(tmp_path):
     result = CliRunner().invoke(cli.main, ["serve"], env={"CDS_AUTH_REQUIRED": "true"})
     assert result.exit_code != 0
-    assert "CDS_AUTH_REQUIRED=false" in result.output
+    assert "PUBLIC_BASE_URL" in result.output
 
 
 def test_help_lists_the_commands():

@@ -55,12 +55,28 @@ def test_reserved_security_keys_are_accepted_by_the_factory(app_config):
     assert app.config["FHIR_SERVER_ALLOWLIST"] == ["https://ehr.example.org/fhir"]
 
 
-def test_service_refuses_to_start_with_authentication_required_but_unavailable(app_config):
-    # Fail closed: AUTH_REQUIRED defaults to true and this release cannot verify JWTs yet.
-    with pytest.raises(ConfigError, match="CDS_AUTH_REQUIRED=false"):
-        create_app({**app_config, "AUTH_REQUIRED": True})
+def test_authentication_required_without_a_public_url_refuses_to_start(app_config):
+    # The JWT audience is the public URL; it must never be guessed from the Host header.
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        create_app({**app_config, "AUTH_REQUIRED": True, "TRUSTED_ISSUERS": {"https://ehr": {"jwks_file": "x"}}})
+
+
+def test_authentication_required_without_trusted_issuers_refuses_to_start(app_config):
+    with pytest.raises(ConfigError, match="TRUSTED_ISSUERS"):
+        create_app({**app_config, "AUTH_REQUIRED": True, "PUBLIC_BASE_URL": "https://cds.example.org"})
 
 
 def test_running_without_authentication_logs_a_loud_warning(app_config, caplog):
     create_app(app_config)
     assert any("AUTHENTICATION IS OFF" in record.message for record in caplog.records)
+
+
+def test_a_bad_knowledge_file_stops_start_up(app_config, monkeypatch):
+    from cds_service.knowledge import KnowledgeError
+
+    def broken():
+        raise KnowledgeError("analytes.json: analytes.b12_total.canonicalUnit: Field required")
+
+    monkeypatch.setattr("cds_service.app.load_knowledge", broken)
+    with pytest.raises(ConfigError, match="knowledge: analytes.json: analytes.b12_total.canonicalUnit"):
+        create_app(app_config)
