@@ -21,7 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-from helpers import FIXTURES, ROOT, counting_uuids, load_json  # noqa: E402
+from helpers import FIXTURES, ROOT, counting_uuids, load_json
+
 
 @dataclass(frozen=True)
 class FixtureCall:

@@ -78,5 +78,5 @@ def test_a_bad_knowledge_file_stops_start_up(app_config, monkeypatch):
         raise KnowledgeError("analytes.json: analytes.b12_total.canonicalUnit: Field required")
 
     monkeypatch.setattr("cds_service.app.load_knowledge", broken)
-    with pytest.raises(ConfigError, match="knowledge: analytes.json: analytes.b12_total.canonicalUnit"):
+    with pytest.raises(ConfigError, match=r"knowledge: analytes\.json: analytes\.b12_total\.canonicalUnit"):
         create_app(app_config)

@@ -7,9 +7,9 @@ import time
 import pytest
 import requests
 import responses
+from helpers import FHIR_BASE, TOKEN, searchset
 
 from cds_service.data.fhir_client import FetchError, FetchLimits, FhirClient
-from helpers import FHIR_BASE, TOKEN, searchset
 
 
 def make_client(limits: FetchLimits | None = None, deadline_in: float = 5.0) -> FhirClient:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 
-class Analyte(str, Enum):
+class Analyte(StrEnum):
     """A laboratory quantity the rules reason about (B12-RULES.md §2)."""
 
     B12_TOTAL = "b12_total"  # canonical ng/L
@@ -26,7 +26,7 @@ class Analyte(str, Enum):
     FOLATE = "folate"  # serum folate, canonical ng/mL
 
 
-class Comparator(str, Enum):
+class Comparator(StrEnum):
     """How the reported value relates to the true value (FHIR Quantity.comparator)."""
 
     EQ = "="
@@ -36,7 +36,7 @@ class Comparator(str, Enum):
     GE = ">="
 
 
-class Interpretation(str, Enum):
+class Interpretation(StrEnum):
     """The lab's own flag, reduced to what the rules need."""
 
     LOW = "low"
@@ -44,7 +44,7 @@ class Interpretation(str, Enum):
     HIGH = "high"
 
 
-class DataIssue(str, Enum):
+class DataIssue(StrEnum):
     """Why a lab result cannot decide anything; shown to the clinician, never guessed past."""
 
     NOT_FINAL = "not-final"  # registered / preliminary: not yet usable
@@ -86,7 +86,7 @@ class LabResult:
         return not self.issues
 
 
-class MedicationClass(str, Enum):
+class MedicationClass(StrEnum):
     """Medication groups the rules reason about (B12-RULES.md §3-§5)."""
 
     METFORMIN = "metformin"
@@ -102,7 +102,7 @@ class MedicationClass(str, Enum):
     B12_FOLATE_COMBINATION = "b12_folate_combination"  # contains both: never a folate trigger
 
 
-class Route(str, Enum):
+class Route(StrEnum):
     """Administration route, reduced to what the rules need."""
 
     INTRAMUSCULAR = "intramuscular"
@@ -131,7 +131,7 @@ class MedicationUse:
     matched_by: str = ""  # "rxnorm:6809", "atc:A10BA02", "text:glucophage": how it was recognised
 
 
-class ProblemCategory(str, Enum):
+class ProblemCategory(StrEnum):
     """Problem-list groups the rules reason about (B12-RULES.md §4)."""
 
     B12_DEFICIENCY = "b12_deficiency"

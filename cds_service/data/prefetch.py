@@ -164,9 +164,9 @@ def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | No
             continue
         subject = resource.get("subject") or resource.get("patient")
         reference = subject.get("reference") if isinstance(subject, dict) else None
-        if isinstance(reference, str) and "Patient/" in reference:
-            if reference.rsplit("Patient/", 1)[1].split("/")[0] != patient_id:
-                return f"{resource['resourceType']}/{resource.get('id', '?')}"
+        if (isinstance(reference, str) and "Patient/" in reference
+                and reference.rsplit("Patient/", 1)[1].split("/")[0] != patient_id):
+            return f"{resource['resourceType']}/{resource.get('id', '?')}"
     return None
 
 

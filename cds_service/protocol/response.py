@@ -7,11 +7,18 @@ Serialise with :func:`to_json` so that no element is ever ``null`` or empty
 from __future__ import annotations
 
 import uuid as uuid_lib
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 SUMMARY_MAX = 140  # "<140 characters" (CDS Hooks 2.0, Card.summary)
 #: A required string must carry text: pruning would silently drop an empty one and break the card.
@@ -24,7 +31,7 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
 
 
-class Indicator(str, Enum):
+class Indicator(StrEnum):
     """Card urgency; clients sort critical > warning > info."""
 
     INFO = "info"
@@ -55,7 +62,7 @@ class Action(_Wire):
     type: Literal["create", "update", "delete"]
     description: Text
     resource: dict[str, Any] | None = None
-    resourceId: str | None = None  # noqa: N815 -- CDS Hooks field name
+    resourceId: str | None = None
 
     @model_validator(mode="after")
     def _resource_matches_type(self) -> Action:
@@ -71,7 +78,7 @@ class Suggestion(_Wire):
 
     label: Text
     uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
-    isRecommended: bool | None = None  # noqa: N815 -- CDS Hooks field name
+    isRecommended: bool | None = None
     actions: list[Action] = Field(default_factory=list)
 
 
@@ -81,7 +88,7 @@ class Link(_Wire):
     label: Text
     url: HttpUrl
     type: Literal["absolute", "smart"] = "absolute"
-    appContext: str | None = None  # noqa: N815 -- CDS Hooks field name
+    appContext: str | None = None
     autolaunchable: bool | None = None
 
     @model_validator(mode="after")
@@ -101,8 +108,8 @@ class Card(_Wire):
     indicator: Indicator
     source: Source
     suggestions: list[Suggestion] = Field(default_factory=list)
-    selectionBehavior: Literal["at-most-one", "any"] | None = None  # noqa: N815 -- CDS Hooks field name
-    overrideReasons: list[Coding] = Field(default_factory=list)  # noqa: N815 -- CDS Hooks field name
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
 
     @field_validator("summary")
@@ -137,7 +144,7 @@ class CDSResponse(_Wire):
     """The body of a hook call's 200 response."""
 
     cards: list[Card] = Field(default_factory=list)
-    systemActions: list[Action] = Field(default_factory=list)  # noqa: N815 -- CDS Hooks field name
+    systemActions: list[Action] = Field(default_factory=list)
 
 
 def to_json(model: BaseModel) -> dict[str, Any]:
