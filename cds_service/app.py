@@ -15,6 +15,7 @@ from requests.adapters import HTTPAdapter
 
 from . import api, engine
 from .config import load_config
+from .data.allowlist import ServerPolicy
 from .data.fhir_client import FetchLimits
 from .data.prefetch import FetchSettings
 from .errors import ConfigError
@@ -111,6 +112,8 @@ def _fetch_settings(settings: Mapping[str, Any]) -> FetchSettings:
             max_bytes=int(settings["FHIR_MAX_RESPONSE_BYTES"]),
         ),
         deadline_seconds=float(settings["FHIR_DEADLINE"]),
+        servers=ServerPolicy.from_settings(settings["FHIR_SERVER_ALLOWLIST"],
+                                           development=not settings["AUTH_REQUIRED"]),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FIXED_NOW, counting_uuids
+from helpers import FHIR_BASE, FIXED_NOW, counting_uuids
 
 from cds_service import create_app
 
@@ -31,6 +31,7 @@ def app_config(tmp_path: Path) -> dict[str, Any]:
         "UUID_FACTORY": counting_uuids(),
         "FHIR_DEADLINE": 2.0,
         "FHIR_REQUEST_TIMEOUT": 1.0,
+        "FHIR_SERVER_ALLOWLIST": [FHIR_BASE],
     }
 
 

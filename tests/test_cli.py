@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
+from helpers import FIXTURES as FIXTURES_DIR
 
 from cds_service import cli
 
@@ -38,3 +41,51 @@ def test_help_lists_the_commands():
     result = CliRunner().invoke(cli.main, ["--help"])
     assert result.exit_code == 0
     assert "serve" in result.output
+
+
+
+
+def test_evaluate_prints_the_cards_as_a_clinician_reads_them():
+    chart = FIXTURES_DIR / "deficient_with_neuropathy" / "chart.json"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(chart), "--date", "2026-09-01"])
+    assert result.exit_code == 0, result.output
+    assert "b12-status (patient-view) for Patient/dwn-patient, as of 2026-09-01" in result.output
+    assert "!!! CRITICAL: B12 deficiency with neurological signs" in result.output
+    assert "Serum B12 148 ng/L (reported 148 pg/mL) on 2026-08-18" in result.output
+    assert "(recommended)" in result.output
+    assert "**" not in result.output  # markdown emphasis is rendered, not shown raw
+
+
+def test_evaluate_json_is_the_raw_cds_hooks_response():
+    chart = FIXTURES_DIR / "healthy_young_adult_nothing" / "chart.json"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(chart), "--json",
+                                           "--date", "2026-09-01"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"cards": []}
+
+
+def test_evaluate_an_order_hook_with_draft_orders_from_a_file(tmp_path):
+    scenario = FIXTURES_DIR / "folic_acid_ordered_b12_deficient"
+    call = next(c for c in json.loads((scenario / "scenario.json").read_text())["calls"]
+                if c["hook"] == "order-sign")
+    drafts = tmp_path / "drafts.json"
+    drafts.write_text(json.dumps(call["draftOrders"]))
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "order-sign", str(scenario / "chart.json"),
+                                           "--draft-orders", str(drafts), "--date", "2026-09-01"])
+    assert result.exit_code == 0, result.output
+    assert "!!! CRITICAL: Folic acid with untreated B12 deficiency" in result.output
+    assert "delete MedicationRequest/fad-draft-fa" in result.output
+
+
+def test_evaluate_says_when_nothing_is_to_be_done():
+    chart = FIXTURES_DIR / "healthy_young_adult_nothing" / "chart.json"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(chart), "--date", "2026-09-01"])
+    assert "No cards: nothing to do for this patient" in result.output
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_bundle(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"resourceType": "Patient"}')
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(bad)])
+    assert result.exit_code != 0
+    assert "expected a FHIR Bundle" in result.output

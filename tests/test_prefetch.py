@@ -10,6 +10,7 @@ import requests
 import responses
 from helpers import FHIR_BASE, ROOT, TOKEN, patient_view_request, searchset, with_fhir_server
 
+from cds_service.data.allowlist import ServerPolicy
 from cds_service.data.fhir_client import FetchLimits
 from cds_service.data.prefetch import FetchSettings, fill_template, resolve
 from cds_service.errors import InvalidRequest, PrefetchUnavailable
@@ -25,7 +26,8 @@ PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthD
 def settings():
     with ThreadPoolExecutor(max_workers=16) as executor:
         yield FetchSettings(session=requests.Session(), executor=executor, limits=FetchLimits(),
-                            deadline_seconds=2.0)
+                            deadline_seconds=2.0,
+                            servers=ServerPolicy.from_settings([FHIR_BASE], development=False))
 
 
 def full_prefetch(**overrides):

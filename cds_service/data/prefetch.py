@@ -20,6 +20,7 @@ import requests
 from ..errors import InvalidRequest, PrefetchUnavailable
 from ..protocol.request import ParsedCall
 from ..registry import TOKEN, ServiceDefinition
+from .allowlist import ServerPolicy
 from .fhir_client import FetchError, FetchLimits, FhirClient, SearchResult, bundle_resources, next_link
 from .medications import unresolved_medication_refs
 
@@ -61,6 +62,7 @@ class FetchSettings:
     executor: Executor
     limits: FetchLimits
     deadline_seconds: float
+    servers: ServerPolicy = field(default_factory=lambda: ServerPolicy((), development=True))
 
 
 def fill_template(template: str, call: ParsedCall) -> str:
@@ -93,6 +95,7 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
     request = call.request
     client = None
     if request.fhir_base:
+        settings.servers.check(request.fhir_base)  # before anything at all is sent there
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         client = FhirClient(settings.session, request.fhir_base, token, settings.limits, deadline)
     data = PatientData(draft_orders=_draft_orders(call))
