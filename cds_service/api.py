@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import engine
+from . import engine, logs
 from .data.prefetch import resolve
 from .errors import CDSError, PayloadTooLarge, ServiceUnavailable, Unauthorized, operation_outcome
 from .protocol.feedback import parse_feedback
@@ -29,6 +30,28 @@ def runtime() -> Runtime:
 
 #: Endpoints that answer without a JWT: load-balancer probes and the API description carry none.
 OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi"})
+
+
+LOGGED_ENDPOINTS = {"cds.discovery": "discovery", "cds.call_service": "hook-call", "cds.feedback": "feedback"}
+
+
+@bp.before_request
+def start_timer() -> None:
+    """Note when the call began, for its log line."""
+    g.started = time.perf_counter()
+
+
+@bp.after_request
+def log_the_call(response: Response) -> Response:
+    """Write one structured line per CDS Hooks call (no patient data, no tokens)."""
+    endpoint = LOGGED_ENDPOINTS.get(request.endpoint or "")
+    if endpoint and request.method != "OPTIONS":
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        logs.log_call(endpoint=endpoint, service_id=(request.view_args or {}).get("service_id"),
+                      status=response.status_code, latency_ms=elapsed * 1000,
+                      hook_instance=g.get("hook_instance"), cards=g.get("cards"), feedback=g.get("feedback"),
+                      log_cards=current_app.config["LOG_CARDS"])
+    return response
 
 
 @bp.before_request
@@ -52,10 +75,13 @@ def call_service(service_id: str) -> Any:
     rt = runtime()
     service = rt.registry.get(service_id)
     call = parse_hook_call(_json_body(), service.hook)
+    g.hook_instance = str(call.request.hookInstance)
     data = resolve(service, call, rt.fetch_settings)
     cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid,
                             evaluators=rt.evaluators)
-    return jsonify(to_json(CDSResponse(cards=cards)))
+    body = to_json(CDSResponse(cards=cards))
+    g.cards = body["cards"]
+    return jsonify(body)
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -65,6 +91,7 @@ def feedback(service_id: str) -> Any:
     service = rt.registry.get(service_id)
     items = parse_feedback(_json_body()).feedback
     stored, duplicates = rt.store.add(service.id, list(items))
+    g.feedback = {"feedbackStored": stored, "feedbackDuplicates": duplicates}
     return jsonify({"stored": stored, "duplicates": duplicates})
 
 

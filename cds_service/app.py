@@ -13,7 +13,7 @@ from flask import Flask
 from flask_cors import CORS
 from requests.adapters import HTTPAdapter
 
-from . import api, engine
+from . import api, engine, logs
 from .config import load_config
 from .data.allowlist import ServerPolicy
 from .data.fhir_client import FetchLimits
@@ -41,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_config(config)
     app = Flask("cds_service", instance_relative_config=True)
     app.config.from_mapping(settings)
-    logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     authenticator = _authenticator(settings)
 
     _load_knowledge()

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "MAX_CONTENT_LENGTH": (5_000_000, "Largest request body accepted, in bytes (413 beyond)."),
     "LOG_CARDS": (False, "Log the cards returned (they describe a patient): off unless you need it."),
     "LOG_LEVEL": ("INFO", "Python logging level."),
+    "LOG_FORMAT": ("json", "'json' (one JSON object per line, for log collectors) or 'text'."),
 }
 
 
@@ -83,6 +84,8 @@ def _check(config: dict) -> None:
     for key, kind in expectations.items():
         if not isinstance(config[key], kind):
             raise ConfigError(f"{key} must be a {kind.__name__}, got {type(config[key]).__name__}")
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {config['LOG_FORMAT']!r}")
     for key in ("FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
                 "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY"):
         if not isinstance(config[key], int | float) or config[key] <= 0:
