@@ -74,7 +74,7 @@ def call_service(service_id: str) -> Any:
     """Answer a hook call with cards."""
     rt = runtime()
     service = rt.registry.get(service_id)
-    call = parse_hook_call(_json_body(), service.hook)
+    call = parse_hook_call(_json_body(), service.hook, rt.limits)
     g.hook_instance = str(call.request.hookInstance)
     data = resolve(service, call, rt.fetch_settings)
     cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid,
@@ -116,7 +116,7 @@ def openapi() -> Any:
 
 
 def _json_body() -> Any:
-    return decode_json_body(request.get_data(cache=False), request.headers.get("Content-Type"))
+    return decode_json_body(request.get_data(cache=False), request.headers.get("Content-Type"), runtime().limits)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .feedback_store import FeedbackStore
 from .knowledge import KnowledgeError, load_knowledge
 from .knowledge.clinical import ClinicalKnowledgeError, load_clinical_knowledge
+from .protocol.request import RequestLimits
 from .registry import default_hooks_dir, load_registry
 from .runtime import Runtime
 from .security import Authenticator
@@ -57,6 +58,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         evaluators=evaluators,
         authenticator=authenticator,
         public_base_url=(settings["PUBLIC_BASE_URL"] or "").rstrip("/"),
+        limits=RequestLimits(max_depth=int(settings["MAX_JSON_DEPTH"]),
+                             max_prefetch_keys=int(settings["MAX_PREFETCH_KEYS"]),
+                             max_resources=int(settings["MAX_RESOURCES"])),
         **{"clock": optional["CLOCK"]} if "CLOCK" in optional else {},
         **{"new_uuid": optional["UUID_FACTORY"]} if "UUID_FACTORY" in optional else {},
     )

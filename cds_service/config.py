@@ -31,6 +31,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "FHIR_MAX_CONCURRENCY": (16, "FHIR fetches in flight at once (shared by all calls of a worker)."),
     "CORS_ORIGINS": ("*", "Origins allowed to call from a browser: '*' or a comma-separated list."),
     "MAX_CONTENT_LENGTH": (5_000_000, "Largest request body accepted, in bytes (413 beyond)."),
+    "MAX_JSON_DEPTH": (64, "Deepest JSON nesting accepted in a request body (400 beyond)."),
+    "MAX_PREFETCH_KEYS": (32, "Most prefetch keys accepted in one hook call (413 beyond)."),
+    "MAX_RESOURCES": (10_000, "Most resources (prefetch entries and draft orders) in one hook call (413 beyond)."),
     "LOG_CARDS": (False, "Log the cards returned (they describe a patient): off unless you need it."),
     "LOG_LEVEL": ("INFO", "Python logging level."),
     "LOG_FORMAT": ("json", "'json' (one JSON object per line, for log collectors) or 'text'."),
@@ -86,7 +89,8 @@ def _check(config: dict) -> None:
             raise ConfigError(f"{key} must be a {kind.__name__}, got {type(config[key]).__name__}")
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {config['LOG_FORMAT']!r}")
-    for key in ("FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
+    for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES",
+                "FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
                 "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY"):
         if not isinstance(config[key], int | float) or config[key] <= 0:
             raise ConfigError(f"{key} must be a positive number, got {config[key]!r}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from .cards import Evaluator
 from .data.prefetch import FetchSettings
 from .feedback_store import FeedbackStore
+from .protocol.request import RequestLimits
 from .registry import ServiceRegistry
 from .security import Authenticator
 
@@ -32,6 +33,7 @@ class Runtime:
     evaluators: Mapping[str, Evaluator]
     authenticator: Authenticator | None = None  # None: AUTH_REQUIRED is false (development only)
     public_base_url: str = ""  # the JWT audience is this plus the request path
+    limits: RequestLimits = field(default_factory=RequestLimits)
     clock: Callable[[], datetime] = _utc_now  # injectable so fixtures see a fixed "today"
     new_uuid: Callable[[], str] = _new_uuid  # injectable so golden responses are stable
 

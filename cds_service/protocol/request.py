@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..errors import InvalidRequest, UnsupportedMediaType
+from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 #: FHIR R4 id datatype. Ids are substituted into FHIR URLs, so nothing else may pass.
 FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
@@ -141,22 +141,63 @@ class ParsedCall:
     context: PatientViewContext
 
 
-def decode_json_body(raw: bytes, content_type: str | None) -> Any:
+@dataclass(frozen=True)
+class RequestLimits:
+    """Bounds on what one request may make the service parse and read."""
+
+    max_depth: int = 64  # FHIR resources nest about 10 deep; thousands of levels is an attack
+    max_prefetch_keys: int = 32
+    max_resources: int = 10_000  # prefetch entries plus draft orders
+
+
+def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits = RequestLimits()) -> Any:
     """Decode a request body that must be JSON, or raise 415/400.
 
     A JSON media type (``application/json``, ``application/fhir+json``, ``*+json``) or none at all
-    is accepted; anything else is 415. Unparseable JSON is 400.
+    is accepted; anything else is 415. Unparseable or too deeply nested JSON is 400.
     """
     media = (content_type or "").split(";")[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        value = json.loads(raw)
+    except RecursionError as exc:
+        raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    if _depth_exceeds(value, limits.max_depth):
+        raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels")
+    return value
 
 
-def parse_hook_call(body: Any, expected_hook: str) -> ParsedCall:
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Walk the decoded JSON without recursion; True as soon as it is deeper than ``limit``."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_size(request: HookRequest, context: PatientViewContext, limits: RequestLimits) -> None:
+    """Refuse calls that would make the service read more than the limits allow (413)."""
+    prefetch = request.prefetch or {}
+    if len(prefetch) > limits.max_prefetch_keys:
+        raise PayloadTooLarge(f"prefetch has {len(prefetch)} keys; at most {limits.max_prefetch_keys} are read",
+                              expression=["prefetch"])
+    resources = sum(len(value.get("entry") or []) if isinstance(value, dict) else 1 for value in prefetch.values())
+    draft_orders = getattr(context, "draftOrders", None)
+    resources += len(draft_orders.entry) if draft_orders is not None else 0
+    if resources > limits.max_resources:
+        raise PayloadTooLarge(f"the request holds {resources} resources; at most {limits.max_resources} are read",
+                              expression=["prefetch"])
+
+
+def parse_hook_call(body: Any, expected_hook: str, limits: RequestLimits = RequestLimits()) -> ParsedCall:
     """Validate a decoded body as a call of ``expected_hook``, or raise InvalidRequest naming the field."""
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
@@ -166,6 +207,7 @@ def parse_hook_call(body: Any, expected_hook: str) -> ParsedCall:
             f"hook: this service answers {expected_hook!r}, not {request.hook!r}", expression=["hook"]
         )
     context = _validate(CONTEXT_MODELS[expected_hook], request.context, prefix="context")
+    check_size(request, context, limits)
     return ParsedCall(request=request, context=context)
 
 
