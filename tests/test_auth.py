@@ -403,3 +403,16 @@ def test_the_replay_cache_forgets_a_jti_once_its_token_expired(clock):
     assert cache.seen("c", ISS, clock.now + 100) is False
     assert len(cache) == 2
     assert cache.seen("a", ISS, clock.now + 10) is False
+
+
+def test_a_token_signed_as_the_official_sandbox_signs_verifies_against_the_bundled_jwks():
+    from helpers import ROOT, load_json
+
+    sample = load_json(ROOT / "tests" / "data" / "sandbox-token.json")
+    authenticator = Authenticator(
+        {SANDBOX_ISS: {"jwks_file": "builtin:cds-hooks-sandbox", "jku": SANDBOX_JKU}},
+        clock=lambda: sample["issuedAt"] + 10.0)
+    claims = authenticator.verify(f"Bearer {sample['token']}", sample["audience"])
+    assert claims.iss == SANDBOX_ISS
+    with pytest.raises(Unauthorized):  # and, like any token, only once
+        authenticator.verify(f"Bearer {sample['token']}", sample["audience"])
