@@ -63,13 +63,13 @@ def authenticate() -> None:
     g.claims = rt.authenticator.verify(request.headers.get("Authorization"), rt.public_base_url + request.path)
 
 
-@bp.get("/cds-services")
+@bp.get("/cds-services", strict_slashes=False)
 def discovery() -> Any:
     """List the CDS services (CDS Hooks 2.0 discovery)."""
     return jsonify(runtime().registry.discovery())
 
 
-@bp.post("/cds-services/<service_id>")
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
 def call_service(service_id: str) -> Any:
     """Answer a hook call with cards."""
     rt = runtime()

@@ -84,6 +84,8 @@ def _authenticator(settings: Mapping[str, Any]) -> Authenticator | None:
         # The JWT audience is the endpoint's public URL; it must never be taken from the Host header.
         raise ConfigError("AUTH_REQUIRED is true: set PUBLIC_BASE_URL to this service's public URL "
                           "(the JWT 'aud' is checked against it); for development only, set CDS_AUTH_REQUIRED=false")
+    if not str(settings["PUBLIC_BASE_URL"]).startswith("https://"):
+        raise ConfigError("PUBLIC_BASE_URL must be an https:// URL when AUTH_REQUIRED is true")
     if not settings["TRUSTED_ISSUERS"]:
         raise ConfigError("AUTH_REQUIRED is true: set TRUSTED_ISSUERS (see docs/security.md); "
                           "for development only, set CDS_AUTH_REQUIRED=false")

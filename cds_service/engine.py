@@ -12,7 +12,7 @@ from typing import Any
 from .cards import EVALUATORS, CardContext, Evaluator, validate_card_texts
 from .chart import ChartData, build_chart
 from .data.prefetch import PatientData
-from .protocol.request import ParsedCall
+from .protocol.request import OrderSelectContext, ParsedCall
 from .protocol.response import Card, Indicator
 from .registry import ServiceDefinition
 
@@ -56,7 +56,7 @@ def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *,
         patient_id=context.patientId,
         encounter_id=context.encounterId,
         user_id=context.userId,
-        selections=tuple(getattr(context, "selections", ())),
+        selections=context.selected_references if isinstance(context, OrderSelectContext) else (),
         texts=service.card_texts,
         new_uuid=new_uuid,
     )

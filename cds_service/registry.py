@@ -18,6 +18,7 @@ PRIVATE_BLOCK = "x-b12cds"  # never served by discovery
 TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 #: Prefetch tokens of CDS Hooks 2.0 besides ``context.<field>``.
 RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/|\?|$)")
+SCALAR_CONTEXT_FIELDS = frozenset({"patientId", "encounterId", "userId"})
 USER_TOKENS = ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId")
 
 #: evaluator name -> validator of the service's card texts (raises ValueError naming the field)
@@ -68,7 +69,8 @@ def _check_template(key: str, template: str, hook: str) -> None:
     """Accept only relative FHIR queries whose tokens this hook can fill."""
     if not RELATIVE_QUERY.match(template):
         raise ValueError(f"prefetch.{key}: must be relative to fhirServer ('Type?params' or 'Type/id')")
-    context_fields = set(CONTEXT_MODELS[hook].model_fields)
+    # Only scalar context fields can fill a URL (draftOrders and selections are not ids).
+    context_fields = set(CONTEXT_MODELS[hook].model_fields) & SCALAR_CONTEXT_FIELDS
     for token in TOKEN.findall(template):
         name = token.removeprefix("context.")
         if token in USER_TOKENS or (token.startswith("context.") and name in context_fields):

@@ -65,7 +65,8 @@ def test_a_token_is_accepted_once(secured):
 def test_hook_calls_and_feedback_need_a_token(secured):
     body = patient_view_request(prefetch=None)
     assert secured.post("/cds-services/b12-status", json=body).status_code == 401
-    item = {"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-09-01T09:00:00Z"}
+    item = {"card": str(uuid.uuid4()), "outcome": "accepted", "acceptedSuggestions": [{"id": "s1"}],
+            "outcomeTimestamp": "2026-09-01T09:00:00Z"}
     feedback = {"feedback": [item]}
     assert secured.post("/cds-services/b12-status/feedback", json=feedback).status_code == 401
     ok = secured.post("/cds-services/b12-status/feedback", json=feedback,

@@ -162,3 +162,36 @@ def test_an_unexpected_error_is_a_500_operation_outcome_without_details(client, 
     response = client.post("/cds-services/b12-status", json=patient_view_request(prefetch=quiet_chart_prefetch()))
     issue = assert_outcome(response, 500)
     assert "secret" not in issue["diagnostics"]
+
+
+def test_discovery_answers_with_a_trailing_slash_too(client):
+    assert client.get("/cds-services/").status_code == 200
+
+
+def test_an_extra_draft_orders_member_on_patient_view_is_ignored_not_a_500(client):
+    body = patient_view_request(prefetch=quiet_chart_prefetch())
+    body["context"]["draftOrders"] = {"unexpected": True}
+    assert client.post("/cds-services/b12-status", json=body).status_code == 200
+
+
+def test_a_token_scoped_to_another_patient_is_400(client):
+    body = with_fhir_server(patient_view_request(prefetch=quiet_chart_prefetch()))
+    body["fhirAuthorization"]["patient"] = "someone-else"
+    assert_outcome(client.post("/cds-services/b12-status", json=body), 400,
+                   expression="fhirAuthorization.patient")
+
+
+def test_a_selection_given_as_a_bare_id_still_selects_its_draft(app):
+    from cds_service.protocol.request import parse_hook_call
+
+    call = parse_hook_call(order_request("order-select", selections=["draft-folic-1"]), "order-select")
+    assert call.context.selected_references == ("MedicationRequest/draft-folic-1",)
+
+
+def test_a_prefetched_search_that_reports_an_error_is_treated_as_failed(client):
+    failed = searchset()
+    failed["entry"].append({"resource": {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "timeout"}]}, "search": {"mode": "outcome"}})
+    prefetch = {**quiet_chart_prefetch(), "conditions": failed}
+    response = client.post("/cds-services/b12-status", json=patient_view_request(prefetch=prefetch))
+    assert_outcome(response, 412, words="conditions: the EHR's search reported an error")

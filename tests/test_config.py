@@ -80,3 +80,9 @@ def test_a_bad_knowledge_file_stops_start_up(app_config, monkeypatch):
     monkeypatch.setattr("cds_service.app.load_knowledge", broken)
     with pytest.raises(ConfigError, match=r"knowledge: analytes\.json: analytes\.b12_total\.canonicalUnit"):
         create_app(app_config)
+
+
+def test_the_public_url_must_be_https_when_authentication_is_required(app_config):
+    with pytest.raises(ConfigError, match="https"):
+        create_app({**app_config, "AUTH_REQUIRED": True, "PUBLIC_BASE_URL": "http://cds.example.org",
+                    "TRUSTED_ISSUERS": {"https://ehr": {"jwks_file": "x"}}})

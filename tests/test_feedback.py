@@ -63,6 +63,8 @@ def test_feedback_survives_a_restart(app_config):
     ({"feedback": [{k: v for k, v in accepted().items() if k != "outcomeTimestamp"}]},
      "feedback[0].outcomeTimestamp"),
     ({"feedback": [{**overridden(), "acceptedSuggestions": [{"id": "x"}]}]}, "feedback[0]"),
+    ({"feedback": [{k: v for k, v in accepted().items() if k != "acceptedSuggestions"}]}, "feedback[0]"),
+    ({"feedback": [{**overridden(), "overrideReason": {}}]}, "feedback[0].overrideReason"),
 ])
 def test_invalid_feedback_is_400_naming_the_field(client, app, body, field):
     response = post(client, body)

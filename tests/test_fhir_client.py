@@ -126,3 +126,14 @@ def test_the_token_never_appears_in_a_fetch_error():
     with pytest.raises(FetchError) as caught:
         make_client().read("Patient/pat-1")
     assert TOKEN not in str(caught.value)
+
+
+@responses.activate
+def test_a_search_whose_bundle_reports_an_error_is_a_fetch_error():
+    bundle = searchset(observation("o1"))
+    bundle["entry"].append({"resource": {"resourceType": "OperationOutcome",
+                                         "issue": [{"severity": "fatal", "code": "exception"}]},
+                            "search": {"mode": "outcome"}})
+    responses.get(f"{FHIR_BASE}/Observation?patient=pat-1", json=bundle)
+    with pytest.raises(FetchError, match="reported an error"):
+        make_client().search("Observation?patient=pat-1")

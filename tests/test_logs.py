@@ -73,7 +73,7 @@ def test_failed_calls_are_logged_with_their_status(client, caplog, body, status)
 def test_feedback_calls_log_what_was_stored(client, caplog):
     caplog.set_level(logging.INFO)
     item = {"card": "8f0e8b1c-2b7a-4f5e-9c1d-0a3b5c7d9e11", "outcome": "accepted",
-            "outcomeTimestamp": "2026-09-01T09:05:00Z"}
+            "acceptedSuggestions": [{"id": "s1"}], "outcomeTimestamp": "2026-09-01T09:05:00Z"}
     client.post("/cds-services/b12-status/feedback", json={"feedback": [item]})
     [line] = call_lines(caplog)
     assert (line["event"], line["feedbackStored"], line["feedbackDuplicates"]) == ("feedback", 1, 0)

@@ -51,6 +51,7 @@ def test_checkout_finds_the_repository_hooks_directory():
     (lambda d: d.update(hook="encounter-start"), "b12-status.json: hook: Input should be"),
     (lambda d: d.update(id="has space"), "b12-status.json: id: String should match pattern"),
     (lambda d: d["prefetch"].update(patient="Patient/{{context.draftOrders}}"), "unknown token"),
+    (lambda d: d["prefetch"].update(patient="Patient/{{context.selections}}"), "unknown token"),
     (lambda d: d["prefetch"].update(extra="Condition?patient={{context.patientId}}"),
      "prefetch.extra: say in x-b12cds.prefetchPolicy"),
     (lambda d: d["prefetch"].update(patient="https://ehr/fhir/Patient/1"), "must be relative"),

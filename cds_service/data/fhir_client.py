@@ -74,6 +74,8 @@ class FhirClient:
         pages = 1
         while True:
             _expect_bundle(bundle)
+            if search_failed(bundle):
+                raise FetchError("the FHIR server reported an error in the search results")
             result.resources.extend(bundle_resources(bundle))
             next_url = next_link(bundle)
             if next_url is None:
@@ -139,6 +141,17 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         resources.append(resource)
     return resources
+
+
+def search_failed(bundle: dict[str, Any]) -> bool:
+    """True when a searchset carries an OperationOutcome with an error or fatal issue (partial results)."""
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
+            issues = resource.get("issue") or []
+            if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues):
+                return True
+    return False
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

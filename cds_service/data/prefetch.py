@@ -18,10 +18,18 @@ from urllib.parse import quote
 import requests
 
 from ..errors import InvalidRequest, PrefetchUnavailable
-from ..protocol.request import ParsedCall
+from ..protocol.request import OrderSignContext, ParsedCall
 from ..registry import TOKEN, ServiceDefinition
 from .allowlist import ServerPolicy
-from .fhir_client import FetchError, FetchLimits, FhirClient, SearchResult, bundle_resources, next_link
+from .fhir_client import (
+    FetchError,
+    FetchLimits,
+    FhirClient,
+    SearchResult,
+    bundle_resources,
+    next_link,
+    search_failed,
+)
 from .medications import unresolved_medication_refs
 
 #: Seconds a task may overrun the deadline before it is given up for lost (it stops itself soon after).
@@ -146,6 +154,8 @@ def _use_provided(key: str, query: str, value: Any, patient_id: str) -> _Provide
     if read and kind == read.group(1):
         resources = [value]
     elif kind == "Bundle":
+        if search_failed(value):
+            return _Provided(None, reason="the EHR's search reported an error (OperationOutcome in the Bundle)")
         resources = bundle_resources(value)
     else:
         return _Provided(None, reason=f"expected {read.group(1) if read else 'a Bundle'}, got {kind}")
@@ -256,5 +266,6 @@ def _settle_failures(service: ServiceDefinition, data: PatientData, failures: di
 
 def _draft_orders(call: ParsedCall) -> list[dict[str, Any]]:
     """Draft orders are not on the FHIR server yet: they come from the context only."""
-    draft_orders = getattr(call.context, "draftOrders", None)
-    return draft_orders.resources() if draft_orders is not None else []
+    if isinstance(call.context, OrderSignContext):
+        return call.context.draftOrders.resources()
+    return []

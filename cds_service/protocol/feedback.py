@@ -28,6 +28,12 @@ class OverrideReason(_Incoming):
     reason: ReasonCoding | None = None
     userComment: str | None = None
 
+    @model_validator(mode="after")
+    def _says_something(self) -> OverrideReason:
+        if self.reason is None and not self.userComment:
+            raise ValueError("overrideReason needs a reason or a userComment")
+        return self
+
 
 class AcceptedSuggestion(_Incoming):
     """A suggestion the clinician accepted, by its uuid."""
@@ -49,6 +55,9 @@ class Feedback(_Incoming):
         # 2.0: acceptedSuggestions only with outcome accepted; overrideReason only with overridden.
         if self.outcome == "overridden" and self.acceptedSuggestions:
             raise ValueError("acceptedSuggestions is only allowed when outcome is 'accepted'")
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            # 2.0: acceptedSuggestions is "Required for accepted outcomes".
+            raise ValueError("acceptedSuggestions is required when outcome is 'accepted'")
         if self.outcome == "accepted" and self.overrideReason is not None:
             raise ValueError("overrideReason is only allowed when outcome is 'overridden'")
         return self

@@ -91,14 +91,27 @@ class OrderSelectContext(OrderSignContext):
     @model_validator(mode="after")
     def _selections_name_draft_orders(self) -> OrderSelectContext:
         # "The selections field references FHIR resources in the draftOrders Bundle."
-        known = set()
-        for resource in self.draftOrders.resources():
-            if resource.get("id"):
-                known |= {f"{resource['resourceType']}/{resource['id']}", str(resource["id"])}
+        known = self._references()
         for index, selection in enumerate(self.selections):
             if selection not in known:
                 raise ValueError(f"selections[{index}] {selection!r} is not an order in draftOrders")
         return self
+
+    def _references(self) -> dict[str, str]:
+        """Map every way a draft order may be named ("MedicationRequest/1" or "1") to "Type/id"."""
+        names: dict[str, str] = {}
+        for resource in self.draftOrders.resources():
+            if resource.get("id"):
+                reference = f"{resource['resourceType']}/{resource['id']}"
+                names[reference] = reference
+                names.setdefault(str(resource["id"]), reference)
+        return names
+
+    @property
+    def selected_references(self) -> tuple[str, ...]:
+        """The selections as "Type/id", whichever form the EHR used."""
+        names = self._references()
+        return tuple(names[selection] for selection in self.selections)
 
 
 HookContext = PatientViewContext | OrderSelectContext | OrderSignContext
@@ -190,8 +203,8 @@ def check_size(request: HookRequest, context: PatientViewContext, limits: Reques
         raise PayloadTooLarge(f"prefetch has {len(prefetch)} keys; at most {limits.max_prefetch_keys} are read",
                               expression=["prefetch"])
     resources = sum(len(value.get("entry") or []) if isinstance(value, dict) else 1 for value in prefetch.values())
-    draft_orders = getattr(context, "draftOrders", None)
-    resources += len(draft_orders.entry) if draft_orders is not None else 0
+    if isinstance(context, OrderSignContext):
+        resources += len(context.draftOrders.entry)
     if resources > limits.max_resources:
         raise PayloadTooLarge(f"the request holds {resources} resources; at most {limits.max_resources} are read",
                               expression=["prefetch"])
@@ -207,6 +220,11 @@ def parse_hook_call(body: Any, expected_hook: str, limits: RequestLimits = Reque
             f"hook: this service answers {expected_hook!r}, not {request.hook!r}", expression=["hook"]
         )
     context = _validate(CONTEXT_MODELS[expected_hook], request.context, prefix="context")
+    authorised = request.fhirAuthorization.patient if request.fhirAuthorization else None
+    if authorised is not None and authorised != context.patientId:
+        # A token scoped to another patient than the chart in context: something is wrong upstream.
+        raise InvalidRequest("fhirAuthorization.patient differs from context.patientId",
+                             expression=["fhirAuthorization.patient"])
     check_size(request, context, limits)
     return ParsedCall(request=request, context=context)
 
