@@ -25,7 +25,8 @@ from .knowledge.clinical import ClinicalKnowledgeError, load_clinical_knowledge
 from .protocol.request import RequestLimits
 from .registry import default_hooks_dir, load_registry
 from .runtime import Runtime
-from .security import Authenticator
+from .security import Authenticator, InMemoryReplayCache
+from .security.sql_replay import SqlReplayCache
 
 log = logging.getLogger("cds_service")
 
@@ -43,13 +44,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("cds_service", instance_relative_config=True)
     app.config.from_mapping(settings)
     logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
-    authenticator = _authenticator(settings)
 
     _load_knowledge()
     evaluators = settings.get("EVALUATORS") or engine.EVALUATORS
     hooks_dir = Path(settings["HOOKS_DIR"]) if settings["HOOKS_DIR"] else default_hooks_dir()
     registry = load_registry(hooks_dir, engine.card_text_validators(evaluators))
     store = FeedbackStore.from_url(settings["FEEDBACK_DATABASE_URL"] or _default_database(app))
+    authenticator = _authenticator(settings, store)
     optional = {key: settings[key] for key in ("CLOCK", "UUID_FACTORY") if settings.get(key)}
     app.extensions["b12cds"] = Runtime(
         registry=registry,
@@ -74,7 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _authenticator(settings: Mapping[str, Any]) -> Authenticator | None:
+def _authenticator(settings: Mapping[str, Any], store: FeedbackStore) -> Authenticator | None:
     """Build the JWT check, or say loudly that there is none (development only)."""
     if not settings["AUTH_REQUIRED"]:
         log.warning("AUTHENTICATION IS OFF (AUTH_REQUIRED=false): any caller can use this service. "
@@ -89,7 +90,10 @@ def _authenticator(settings: Mapping[str, Any]) -> Authenticator | None:
     if not settings["TRUSTED_ISSUERS"]:
         raise ConfigError("AUTH_REQUIRED is true: set TRUSTED_ISSUERS (see docs/security.md); "
                           "for development only, set CDS_AUTH_REQUIRED=false")
-    return Authenticator(settings["TRUSTED_ISSUERS"])
+    # The jti cache lives in the service's database so that every gunicorn worker and every instance
+    # behind a load balancer refuses a replay; "memory" protects one process only (tests, one worker).
+    replay = InMemoryReplayCache() if settings["REPLAY_CACHE"] == "memory" else SqlReplayCache(store.engine)
+    return Authenticator(settings["TRUSTED_ISSUERS"], replay_cache=replay)
 
 
 def _load_knowledge() -> None:

@@ -17,6 +17,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     ),
     "TRUSTED_ISSUERS": ({}, "JSON map of JWT `iss` to its key source (`jwks_url` or `jwks_file`, and `jku`)."),
     "FHIR_SERVER_ALLOWLIST": ([], "JSON list of URL prefixes the service may call back as fhirServer."),
+    "REPLAY_CACHE": ("database", "Where seen JWT ids are kept: 'database' (the feedback database, shared by "
+                                 "workers and instances) or 'memory' (one process only)."),
     "PUBLIC_BASE_URL": (None, "The service's public URL (behind a proxy), for the JWT `aud` check."),
     "HOOKS_DIR": (None, "Directory of CDS service definitions; default: the packaged hooks/."),
     "FEEDBACK_DATABASE_URL": (
@@ -87,6 +89,8 @@ def _check(config: dict) -> None:
     for key, kind in expectations.items():
         if not isinstance(config[key], kind):
             raise ConfigError(f"{key} must be a {kind.__name__}, got {type(config[key]).__name__}")
+    if config["REPLAY_CACHE"] not in ("database", "memory"):
+        raise ConfigError(f"REPLAY_CACHE must be 'database' or 'memory', got {config['REPLAY_CACHE']!r}")
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {config['LOG_FORMAT']!r}")
     for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES",
