@@ -53,8 +53,9 @@ def _markdown(text: str) -> list[str]:
     """Turn GitHub markdown into indented, wrapped plain text (bold markers dropped, bullets kept)."""
     out: list[str] = []
     for raw in text.splitlines():
-        line = re.sub(r"\*\*(.+?)\*\*", r"\1", raw).rstrip()
-        line = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 <\2>", line)
+        line = re.sub(r"(?<!\\)\*\*(.+?)(?<!\\)\*\*", r"\1", raw).rstrip()
+        line = re.sub(r"(?<!\\)\[([^\]]+)\]\(([^)]+)\)", r"\1 <\2>", line)
+        line = re.sub(r"\\(.)", r"\1", line)  # markdown escapes of chart text: show the text as sent
         if not line:
             out.append("")
             continue

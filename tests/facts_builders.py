@@ -138,7 +138,7 @@ def folic_acid_draft(dose_mg: float | None = 5, ref: str = "MedicationRequest/fo
         ingredient="folic acid",
         dose_mg=dose_mg,
         draft=True,
-        active=False,
+        active=True,  # a live draft, as the chart reads status draft / active / on-hold
         ref=ref,
     )
 
@@ -151,7 +151,7 @@ def hydroxocobalamin(*, start: date | None = None, draft: bool = False) -> Medic
         dose_mg=None,
         start=start or days_ago(30),
         draft=draft,
-        active=not draft,
+        active=True,  # on record and current, or a live draft
     )
 
 

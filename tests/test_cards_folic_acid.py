@@ -94,7 +94,7 @@ def test_b12_therapy_in_the_same_draft_orders_is_silent():
 
 
 def test_b12_folate_combination_is_silent():
-    combo = med(MedicationClass.B12_FOLATE_COMBINATION, dose_mg=5, draft=True, active=False)
+    combo = med(MedicationClass.B12_FOLATE_COMBINATION, dose_mg=5, draft=True, active=True)
     assert cards_for(chart(labs=[b12(150)], drafts=[combo])) == []
 
 

@@ -157,7 +157,7 @@ def test_folic_acid_dose_trigger(dose, triggers):
 
 
 def test_b12_folate_combination_never_triggers():
-    combo = med(MedicationClass.B12_FOLATE_COMBINATION, dose_mg=5, draft=True, active=False)
+    combo = med(MedicationClass.B12_FOLATE_COMBINATION, dose_mg=5, draft=True, active=True)
     assert folic_acid_in_draft_orders(chart(drafts=[combo]), KB) == ()
 
 
@@ -170,7 +170,7 @@ def test_order_select_considers_only_selected_drafts():
 
 def test_b12_replacement_among_drafts_counts_only_at_replacement_dose():
     assert b12_replacement_in_drafts([hydroxocobalamin(draft=True)], KB)
-    low_oral = med(MedicationClass.B12_THERAPY, route=Route.ORAL, dose_mg=0.05, draft=True, active=False)
+    low_oral = med(MedicationClass.B12_THERAPY, route=Route.ORAL, dose_mg=0.05, draft=True, active=True)
     assert not b12_replacement_in_drafts([low_oral], KB)
 
 

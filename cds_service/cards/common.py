@@ -32,8 +32,12 @@ def sections(a: B12Assessment, kb: ClinicalKnowledge, **extra: str) -> dict[str,
 
 def make_card(ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge, kind: str, indicator: Indicator,
               values: dict[str, str], suggestions: list[Suggestion] | None = None,
-              selection: Literal["at-most-one", "any"] = "any") -> Card:
+              selection: Literal["at-most-one", "any"] = "any", *, variant: str | None = None,
+              applies: frozenset[str] = frozenset()) -> Card:
     """Build one card; ``selection`` only matters when there are suggestions.
+
+    ``variant`` picks a wording of the kind (``texts.VARIANTS``); ``applies`` names what holds for
+    this patient ("pregnant"), so an override reason marked ``when`` is offered only then.
 
     Why "any" by default: CDS Hooks 2.0 requires selectionBehavior with suggestions, and Epic
     honours only "any". "at-most-one" is used solely where suggestions are true alternatives
@@ -41,12 +45,17 @@ def make_card(ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge, kind: s
     "any" still shows both, and isRecommended marks the guideline's first choice.
     """
     text = texts.kinds[kind]
+    wording = text.variants.get(variant) if variant else None
+    summary = wording.summary if wording else text.summary
+    body = wording.detail if wording and wording.detail else text.detail
+    reasons = [code for code in text.override_reasons
+               if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies]
     source_guideline = kb.guidelines[texts.source.guideline]
     suggestions = suggestions or []
     return Card(
         uuid=ctx.new_uuid(),
-        summary=text.summary.format(**values),
-        detail=detail.tidy(text.detail.format(**values)),
+        summary=summary.format(**values),
+        detail=detail.tidy(body.format(**values)),
         indicator=indicator,
         source=Source(label=texts.source.label, url=source_guideline.url,
                       topic=Coding(system=TOPIC_SYSTEM, code=kind, display=kind.replace("_", " "))),
@@ -54,7 +63,7 @@ def make_card(ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge, kind: s
         selectionBehavior=selection if suggestions else None,
         overrideReasons=[Coding(system=texts.override_reason_system, code=code,
                                 display=texts.override_reasons[code].display)
-                         for code in text.override_reasons],
+                         for code in reasons],
         links=[Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute")
                for g in text.links],
     )

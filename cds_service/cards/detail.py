@@ -16,6 +16,19 @@ ANALYTE_NAMES = {
     Analyte.PLATELETS: "Platelets", Analyte.EGFR: "eGFR", Analyte.FOLATE: "Serum folate",
 }
 TEST_NAMES = {Analyte.MMA: "MMA", Analyte.B12_ACTIVE: "active B12", Analyte.B12_TOTAL: "serum B12"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Return EHR text safe to place in card markdown: specials backslash-escaped, one line.
+
+    Why: condition and medication names, reported values and notes come from the chart; a
+    "[link](...)", "<tag>" or "**" in them must neither inject links nor break the card's layout.
+
+    >>> print(escape_markdown("B12 <100 [see](x)"))
+    B12 \\<100 \\[see\\]\\(x\\)
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
 def _section(title: str, lines: list[str]) -> str:
@@ -23,14 +36,15 @@ def _section(title: str, lines: list[str]) -> str:
 
 
 def _lab(result: LabResult, why: str | None = None) -> str:
-    text = f"{ANALYTE_NAMES[result.analyte]} {describe(result)}"
+    text = f"{ANALYTE_NAMES[result.analyte]} {describe(result, quote=escape_markdown)}"
     text += f" ({why})" if why else ""
     return text + (f" - {result.source_ref}" if result.source_ref else "")
 
 
 def _problem(problem: Problem) -> str:
     since = f", since {problem.onset.isoformat()}" if problem.onset else ""
-    return f"{problem.display}{since}" + (f" - {problem.source_ref}" if problem.source_ref else "")
+    ref = f" - {escape_markdown(problem.source_ref)}" if problem.source_ref else ""
+    return f"{escape_markdown(problem.display)}{since}{ref}"
 
 
 def findings(a: B12Assessment, kb: ClinicalKnowledge) -> str:
@@ -41,8 +55,8 @@ def findings(a: B12Assessment, kb: ClinicalKnowledge) -> str:
         lines.append(_lab(s.mma.result, s.mma.explanation))
     if s.renal.egfr is not None:
         lines.append(_lab(s.renal.egfr))
-    lines += [f"{u.display}: B12 replacement since {u.start or 'an unrecorded date'} - {u.source_ref}"
-              for u in s.therapy]
+    lines += [f"{escape_markdown(u.display)}: B12 replacement since {u.start or 'an unrecorded date'} - "
+              f"{escape_markdown(u.source_ref)}" for u in s.therapy]
     if not lines:
         lines.append(f"No usable B12 result in the last {kb.durations.lab_lookback.months} months")
     return _section(f"Results used - {s.reason}", lines)
@@ -73,7 +87,11 @@ def triggers(a: B12Assessment) -> str:
         rule = f"counts after {r.min_months} months" if r.min_months else "any current use counts"
         state = "current" if r.use.active else f"stopped {r.use.end or ''}".strip()
         extra = f"; {r.note}" if r.note else ""
-        lines.append(f"{r.label} ({r.use.display}), {state}, {duration} ({rule}{extra}) - {r.use.source_ref}")
+        if r.earlier_refs:
+            earlier = ", ".join(escape_markdown(ref) for ref in r.earlier_refs)
+            extra += f"; one course since {r.course_start} with earlier prescriptions {earlier}"
+        lines.append(f"{r.label} ({escape_markdown(r.use.display)}), {state}, {duration} ({rule}{extra}) - "
+                     f"{escape_markdown(r.use.source_ref)}")
     risks = a.other_risks
     if risks.older_than_threshold:
         lines.append(f"Age {risks.age_years}")
@@ -87,10 +105,10 @@ def notes(a: B12Assessment, kb: ClinicalKnowledge) -> str:
     """Data-quality notes: comparators, molar reports, unusable or missing data."""
     s = a.status
     minimum = kb.thresholds.oral_b12_therapy_min_mg_per_day
-    lines = [m.note for m in (s.total, s.active) if m is not None and m.note]
-    lines += [f"{u.display} ({u.source_ref}): below {minimum.value:g} {minimum.unit} or no stated dose, "
-              "not counted as replacement" for u in a.low_dose_b12]
-    lines += list(a.notes)
+    lines = [escape_markdown(m.note) for m in (s.total, s.active) if m is not None and m.note]
+    lines += [f"{escape_markdown(u.display)} ({escape_markdown(u.source_ref)}): below {minimum.value:g} "
+              f"{minimum.unit} or no stated dose, not counted as replacement" for u in a.low_dose_b12]
+    lines += [escape_markdown(note) for note in a.notes]
     return _section("Data quality", lines)
 
 
@@ -101,9 +119,11 @@ def renal(a: B12Assessment) -> str:
         return ""
     evidence = [_lab(r.egfr)] if r.egfr is not None else []
     evidence += [_problem(p) for p in r.ckd_problems]
+    # Why: §3 caveat suggests active B12; once it is on file, point to it rather than order it again.
+    advice = ("active B12 is the better test." if a.status.active is None
+              else "rely on the active B12 result instead.")
     return ("**Renal impairment:** " + "; ".join(evidence) +
-            ". MMA rises in renal impairment, so a raised MMA does not establish deficiency here; "
-            "active B12 is the better test.")
+            ". MMA rises in renal impairment, so a raised MMA does not establish deficiency here; " + advice)
 
 
 def regimen(a: B12Assessment, kb: ClinicalKnowledge, key: str) -> str:
@@ -118,7 +138,7 @@ def regimen(a: B12Assessment, kb: ClinicalKnowledge, key: str) -> str:
 
 def orders(found: tuple[FolicAcidOrder, ...]) -> str:
     """The folic acid drafts that triggered the card."""
-    lines = [f"{o.use.display}: {o.reason} - {o.use.source_ref}" for o in found]
+    lines = [f"{escape_markdown(o.use.display)}: {o.reason} - {escape_markdown(o.use.source_ref)}" for o in found]
     return _section("Folic acid order(s)", lines)
 
 

@@ -8,7 +8,7 @@ from ..chart.facts import Chart
 from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
 from ..protocol.response import Card, Indicator, Suggestion
 from ..rules.assessment import B12Assessment, assess
-from ..rules.b12_status import B12StatusCode
+from ..rules.b12_status import B12StatusCode, DeficiencyBasis
 from ..rules.findings import is_pregnant
 from ..rules.medicines import FolicAcidOrder, folic_acid_in_draft_orders, standard_pregnancy_dose
 from ..rules.therapy import b12_replacement_in_drafts
@@ -35,10 +35,12 @@ def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
     if b12_replacement_in_drafts(chart.draft_orders, kb):
         return []
     a = assess(chart, kb)
-    card = _card(a, found, ctx, texts, kb)
+    pregnant = is_pregnant(chart).present
+    # Why: the "standard pregnancy supplementation" override reason only makes sense in pregnancy.
+    card = _card(a, found, ctx, texts, kb, frozenset({"pregnant"}) if pregnant else frozenset())
     if card is None:
         return []
-    if (is_pregnant(chart).present and standard_pregnancy_dose(found, kb)
+    if (pregnant and standard_pregnancy_dose(found, kb)
             and not a.status.confirmed_deficiency):
         # Why: §5 - 0.4-5 mg folic acid is standard pregnancy care; unless deficiency is
         # confirmed the card stays but drops to info.
@@ -47,7 +49,7 @@ def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
 
 
 def _card(a: B12Assessment, found: tuple[FolicAcidOrder, ...], ctx: CardContext, texts: CardTexts,
-          kb: ClinicalKnowledge) -> Card | None:
+          kb: ClinicalKnowledge, applies: frozenset[str]) -> Card | None:
     s = texts.suggestions
     code = a.status.code
     values = sections(a, kb, orders=detail.orders(found))
@@ -59,18 +61,25 @@ def _card(a: B12Assessment, found: tuple[FolicAcidOrder, ...], ctx: CardContext,
         if refs:
             # Why: §5 - offer removing the folic acid draft; not recommended, B12 alongside is acceptable.
             suggestions.append(delete_suggestion(s["remove_folic_acid"].label, refs, ctx))
-        return make_card(ctx, texts, kb, "folate_deficient", Indicator.CRITICAL, values, suggestions)
+        # Why: §3.2 - a probable functional deficiency is called "probable" in the summary too.
+        probable = a.status.basis is DeficiencyBasis.PROBABLE_FUNCTIONAL
+        return make_card(ctx, texts, kb, "folate_deficient", Indicator.CRITICAL, values, suggestions,
+                         variant="probable" if probable else None, applies=applies)
     if code is B12StatusCode.INDETERMINATE:
         suggestions = [lab_suggestion(s[NEXT_TEST[t][1]].label, (NEXT_TEST[t][0],), ctx, kb, recommended=True)
                        for t in a.status.next_tests]
-        return make_card(ctx, texts, kb, "folate_indeterminate", Indicator.WARNING, values, suggestions)
+        # Why (b12-cds judgement): renal caveat with active B12 already borderline - no test to
+        # offer; the wording says MMA cannot settle it and repeats §1 (B12 first or alongside).
+        return make_card(ctx, texts, kb, "folate_indeterminate", Indicator.WARNING, values, suggestions,
+                         variant="unresolved" if a.status.unresolved else None, applies=applies)
     if code is B12StatusCode.NOT_TESTED:
         b12_test = lab_suggestion(s["order_b12"].label, ("b12_total",), ctx, kb, recommended=True)
         if a.folate_risk:
             mma = lab_suggestion(s["order_mma"].label, ("mma",), ctx, kb, recommended=False)
             return make_card(ctx, texts, kb, "folate_not_tested_risk", Indicator.WARNING, values,
-                             [b12_test, mma])
+                             [b12_test, mma], applies=applies)
         # Why (b12-cds judgement): §5 allows "info at most"; §1 says never folic acid alone when
         # deficiency is not excluded, so an untested patient gets a quiet info card, not silence.
-        return make_card(ctx, texts, kb, "folate_not_tested", Indicator.INFO, values, [b12_test])
+        return make_card(ctx, texts, kb, "folate_not_tested", Indicator.INFO, values, [b12_test],
+                         applies=applies)
     return None  # NOT_DEFICIENT (recent) or ON_TREATMENT: §5 no card

@@ -8,7 +8,7 @@ from ..chart.facts import Analyte, Chart
 from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
 from ..protocol.response import Card, Indicator
 from ..rules.assessment import B12Assessment, assess
-from ..rules.b12_status import B12StatusCode
+from ..rules.b12_status import B12StatusCode, DeficiencyBasis
 from . import detail
 from .common import make_card, sections
 from .resources import lab_suggestion, regimen_suggestion
@@ -53,24 +53,29 @@ def _status_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb: Clini
 def deficient_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge) -> Card:
     """Treat: IM hydroxocobalamin; the oral alternative only without neuro signs or malabsorption."""
     s = texts.suggestions
+    # Why: §3.2 calls 350-500 ng/L + raised MMA "probable functional"; the summary must say so.
+    probable = a.status.basis is DeficiencyBasis.PROBABLE_FUNCTIONAL
     if a.neuro.present:
         # Why: §5 row 1 / BNF - IM on alternate days with neurological involvement; the brief's
         # stricter reading of §5 (no oral alternative at all with neuro signs) is followed (004's caution).
         im = regimen_suggestion(s["hydroxocobalamin_neuro"].label, "hydroxocobalamin_neuro", ctx, kb,
                                 recommended=True)
         values = sections(a, kb, regimen=detail.regimen(a, kb, "hydroxocobalamin_neuro"))
-        return make_card(ctx, texts, kb, "deficient_neuro", Indicator.CRITICAL, values, [im])
+        return make_card(ctx, texts, kb, "deficient_neuro", Indicator.CRITICAL, values, [im],
+                         variant="probable" if probable else None)
     im = regimen_suggestion(s["hydroxocobalamin_standard"].label, "hydroxocobalamin_standard", ctx, kb,
                             recommended=True)
     values = sections(a, kb, regimen=detail.regimen(a, kb, "hydroxocobalamin_standard"))
     if a.malabsorption.present:
-        # Why: §4 / 002 - with a malabsorption cause oral absorption is too undependable: IM only.
-        return make_card(ctx, texts, kb, "deficient", Indicator.WARNING, values, [im])
+        # Why: §4 / 002 - with a malabsorption cause oral absorption is too undependable: IM only,
+        # and the summary must not offer oral.
+        variant = "probable_malabsorption" if probable else "malabsorption"
+        return make_card(ctx, texts, kb, "deficient", Indicator.WARNING, values, [im], variant=variant)
     oral = regimen_suggestion(s["cyanocobalamin_oral"].label, "cyanocobalamin_oral", ctx, kb,
                               recommended=False)
     # Why: IM and oral are alternatives - accepting both would double-treat (see make_card on Epic).
     return make_card(ctx, texts, kb, "deficient", Indicator.WARNING, values, [im, oral],
-                     selection="at-most-one")
+                     selection="at-most-one", variant="probable" if probable else None)
 
 
 def _indeterminate_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge) -> Card:
@@ -82,7 +87,10 @@ def _indeterminate_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb
         # Why: §3.3 - homocysteine is optional (raised in folate deficiency and after nitrous oxide too).
         suggestions.append(lab_suggestion(s["order_homocysteine"].label, ("homocysteine",), ctx, kb,
                                           recommended=False))
-    return make_card(ctx, texts, kb, "indeterminate", indicator, sections(a, kb), suggestions)
+    # Why (b12-cds judgement): with the renal caveat and active B12 already borderline there is no
+    # next test to offer; the "unresolved" wording says so instead of asking for MMA (§3 caveat).
+    variant = "unresolved" if a.status.unresolved else None
+    return make_card(ctx, texts, kb, "indeterminate", indicator, sections(a, kb), suggestions, variant=variant)
 
 
 def _not_tested_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge) -> Card:

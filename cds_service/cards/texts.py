@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,6 +16,17 @@ DETAIL_FIELDS = frozenset({"findings", "context", "triggers", "regimen", "orders
                            "next_test", "damage_months", "reassess_months"})
 SUMMARY_FIELDS = frozenset({"next_test"})
 _LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)"}
+
+#: Wording variants a kind must offer, chosen by the cards for the patient at hand:
+#: "probable" (probable functional deficiency, §3.2), "malabsorption" (no oral alternative, §4),
+#: "unresolved" (renal caveat with active B12 already borderline: no further test, §3).
+VARIANTS = {
+    "deficient_neuro": ("probable",),
+    "deficient": ("probable", "malabsorption", "probable_malabsorption"),
+    "indeterminate": ("unresolved",),
+    "folate_deficient": ("probable",),
+    "folate_indeterminate": ("unresolved",),
+}
 
 REQUIRED = {
     "b12_status": {
@@ -45,6 +56,13 @@ class SourceText(_Text):
 class OverrideReasonText(_Text):
     display: str = Field(min_length=1)
     source: str = Field(min_length=1)
+    when: Literal["pregnant"] | None = None  # offered only when this applies to the patient
+
+
+class VariantText(_Text):
+    summary: str = Field(min_length=1)
+    detail: str | None = None  # None: the kind's detail
+    source: str = Field(min_length=1)
 
 
 class KindText(_Text):
@@ -53,6 +71,7 @@ class KindText(_Text):
     links: tuple[str, ...] = Field(min_length=1)
     override_reasons: tuple[str, ...] = Field(min_length=1, alias="overrideReasons")
     source: str = Field(min_length=1)
+    variants: dict[str, VariantText] = {}
 
 
 class SuggestionText(_Text):
@@ -85,6 +104,9 @@ def parse_card_texts(evaluator: str, texts: Mapping[str, Any], kb: ClinicalKnowl
     for kind in needed["kinds"]:
         if kind not in parsed.kinds:
             raise ValueError(f"kinds.{kind}: missing")
+        for variant in VARIANTS.get(kind, ()):
+            if variant not in parsed.kinds[kind].variants:
+                raise ValueError(f"kinds.{kind}.variants.{variant}: missing")
     for suggestion in needed["suggestions"]:
         if suggestion not in parsed.suggestions:
             raise ValueError(f"suggestions.{suggestion}: missing")
@@ -102,9 +124,15 @@ def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: ClinicalKnowle
     for reason in kind.override_reasons:
         if reason not in texts.override_reasons:
             raise ValueError(f"{where}.overrideReasons: {reason!r} is not defined in overrideReasons")
-    _check_template(f"{where}.detail", kind.detail, DETAIL_FIELDS)
-    _check_template(f"{where}.summary", kind.summary, SUMMARY_FIELDS)
-    longest = kind.summary.format(**_LONGEST_SAMPLE)
+    _check_wording(where, kind.summary, kind.detail)
+    for name, variant in kind.variants.items():
+        _check_wording(f"{where}.variants.{name}", variant.summary, variant.detail or kind.detail)
+
+
+def _check_wording(where: str, summary: str, detail: str) -> None:
+    _check_template(f"{where}.detail", detail, DETAIL_FIELDS)
+    _check_template(f"{where}.summary", summary, SUMMARY_FIELDS)
+    longest = summary.format(**_LONGEST_SAMPLE)
     if len(longest) >= SUMMARY_MAX:
         raise ValueError(f"{where}.summary: {len(longest)} characters when filled; "
                          f"must be under {SUMMARY_MAX}")

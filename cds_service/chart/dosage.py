@@ -12,8 +12,7 @@ from .fhir_types import JSON, as_dict, as_list, as_number, as_str, codings, peri
 from .matching import match_concept
 from .med_concepts import Product
 from .quantities import Unit, quantity_units, unit_multiplier
-
-Strength = tuple[float, list[Unit]]  # mg per unit of product, and the spellings of that unit
+from .strength import Strength, named_strength
 
 
 def dosages(resource: JSON) -> list[JSON]:
@@ -97,7 +96,8 @@ def _strength_mg(units: list[Unit], strength: Strength | None) -> float | None:
     if strength is None:
         return None
     mg_per_unit, denominator_units = strength
-    given = {normalise_text(u.text) for u in units}
+    # Why: a bare count ("value": 1 with no unit) means one unit of the product.
+    given = {normalise_text(u.text) for u in units} or {"1"}
     return mg_per_unit if given & {normalise_text(u.text) for u in denominator_units} else None
 
 
@@ -119,11 +119,20 @@ def _per_day(timing: JSON, kb: Knowledge) -> float | None:
 
 
 def strength_mg(kb: Knowledge, product: Product, value_set: str) -> Strength | None:
-    """Return (mg per denominator unit, denominator units) of the one ingredient in ``value_set``."""
+    """Return (mg per denominator unit, denominator units) of the one ingredient in ``value_set``.
+
+    ``Medication.ingredient.strength`` first; else, for a single-ingredient (or uncoded) product,
+    the one strength stated in its name or code display (``named_strength``).
+    """
     matching = [i for i in product.ingredients if value_set in match_concept(kb, i.concept, value_set)]
-    if len(matching) != 1:
-        return None
-    ratio = matching[0].strength
+    stated = _ingredient_strength(kb, matching[0].strength) if len(matching) == 1 else None
+    if stated is None and len(product.ingredients) <= 1:
+        return named_strength(kb, product)
+    return stated
+
+
+def _ingredient_strength(kb: Knowledge, ratio: JSON) -> Strength | None:
+    """Return a Medication.ingredient.strength Ratio as (mg per denominator unit, its units)."""
     numerator, denominator = as_dict(ratio.get("numerator")), as_dict(ratio.get("denominator"))
     amount = as_number(numerator.get("value"))
     per = as_number(denominator.get("value")) if "value" in denominator else 1.0

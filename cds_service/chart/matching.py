@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge import Knowledge, normalise_text
 
 from .fhir_types import codings, concept_texts
 
@@ -35,3 +35,33 @@ def match_concept(kb: Knowledge, concept: object, prefix: str) -> dict[str, str]
     for value_set, evidence in match_words(kb, concept_texts(concept), prefix).items():
         found.setdefault(value_set, evidence)
     return found
+
+
+def match_problem_concept(kb: Knowledge, concept: object, prefix: str) -> dict[str, str]:
+    """Return {value-set id: evidence} for a problem code: codes as sent, text only in context.
+
+    Why: B12-RULES.md §4 counts the patient's own problems. Problem-list text says "no
+    neuropathy", "?neuropathy", "neuropathy screening negative" or "FH: pernicious anaemia";
+    a synonym there is not the problem (valuesets.json ``textContext``). Codes are unaffected.
+    """
+    found = match_codes(kb, concept, prefix)
+    rules = kb.text_context
+    for text in concept_texts(concept):
+        plain = normalise_text(text)
+        if rules.is_family_history(plain):
+            continue
+        for match in kb.match_text(plain, prefix):
+            if not rules.is_negated(plain, match.start, match.end):
+                found.setdefault(match.value_set, match.evidence)
+    return found
+
+
+def mentions_family_history(kb: Knowledge, concepts: list[object]) -> bool:
+    """True when any of ``concepts`` (a Condition's code and categories) marks a relative's problem."""
+    family_codes = {(kb.canonical_system(c.system), c.code) for c in kb.text_context.spec.familyHistoryCodes}
+    for concept in concepts:
+        if any((kb.canonical_system(s), c) in family_codes for s, c, _ in codings(concept)):
+            return True
+        if any(kb.text_context.is_family_history(normalise_text(t)) for t in concept_texts(concept)):
+            return True
+    return False

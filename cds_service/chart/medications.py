@@ -61,6 +61,11 @@ def read_medication(
     status = as_str(resource.get("status")) or ""
     if status in DROPPED_STATUSES:
         return (), ()
+    if is_draft and status not in ACTIVE_STATUSES[(kind, True)]:
+        # Why: order-sign may carry orders that are no longer live (cancelled, stopped, completed,
+        # revoked); they will not be given, so they neither trigger the folate-trap check nor
+        # count as "B12 therapy in the same draft orders" (B12-RULES.md §5).
+        return (), ()
     product = resolve_product(resource, medications)
     notes = (product.note,) if product.note else ()
     classes = classify(kb, product)

@@ -12,6 +12,7 @@ from cds_service.knowledge import Knowledge
 from .facts import Problem, ProblemCategory
 from .fhir_types import (
     JSON,
+    as_list,
     concept_label,
     first_code,
     parse_fhir_date,
@@ -20,7 +21,7 @@ from .fhir_types import (
     unreadable_note,
     validation_problem,
 )
-from .matching import match_concept
+from .matching import match_problem_concept, mentions_family_history
 
 _CATEGORY_NAMES = frozenset(c.value for c in ProblemCategory)
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -35,7 +36,7 @@ SURGICAL = frozenset(
 
 def categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:
     """Return {category: evidence} for a Condition or Procedure code, by code and by text."""
-    found = match_concept(kb, concept, "problem_")
+    found = match_problem_concept(kb, concept, "problem_")
     return {
         ProblemCategory(vs.removeprefix("problem_")): evidence
         for vs, evidence in found.items()
@@ -65,6 +66,10 @@ def read_condition(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...]
     verification = first_code(resource.get("verificationStatus"))
     found = categories(kb, resource.get("code"))
     if not found or verification == "entered-in-error":
+        return (), ()
+    # Why: a family-history entry is a relative's problem, never the patient's (B12-RULES.md §4),
+    # whatever its code; its category or displays ("Family history of ...", "FH: ...") say so.
+    if mentions_family_history(kb, [resource.get("code"), *as_list(resource.get("category"))]):
         return (), ()
     problem = validation_problem(resource, Condition)
     if problem:

@@ -67,6 +67,17 @@ class Durations(_Entry):
     untreated_permanent_damage: Duration
 
 
+class DayTolerance(_Entry):
+    """A tolerance in whole days, with where it comes from."""
+
+    days: int = Field(gt=0)
+    source: str = Source
+
+
+class Tolerances(_Entry):
+    prescription_renewal_gap: DayTolerance
+
+
 class RiskMedicine(_Entry):
     """A medicine that lowers B12; ``min_months`` None means any current use counts."""
 
@@ -146,6 +157,7 @@ class ClinicalKnowledge(_Entry):
     about: About
     thresholds: Thresholds
     durations: Durations
+    tolerances: Tolerances
     risk_medicines: dict[str, RiskMedicine]
     regimens: dict[Literal[
         "hydroxocobalamin_neuro", "hydroxocobalamin_standard", "cyanocobalamin_oral",

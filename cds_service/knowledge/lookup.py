@@ -14,6 +14,7 @@ from .models import (
     ValueSet,
     ValueSetsFile,
 )
+from .text_context import TextContextRules
 from .units import UnitTable
 
 
@@ -99,7 +100,9 @@ class Knowledge:
         }
         self._exact: dict[tuple[str, str], list[CodeMatch]] = {}
         self._prefixes: list[tuple[str, CodeMatch]] = []
+        self._class_prefixes: list[tuple[str, CodeMatch]] = []
         self._index_codes()
+        self.text_context = TextContextRules(value_sets.textContext)
         self._patterns = {name: _synonym_pattern(vs.text) for name, vs in self.value_sets.items()}
         self.lab_units = {
             name: _table(spec.units, f"analytes.json: analytes.{name}.units")
@@ -109,8 +112,9 @@ class Knowledge:
         self.period_units = _table(dosing.periodToDays, "dosing.json: periodToDays")
 
     def _index_codes(self) -> None:
-        """Build the exact (system, code) index and the ICD-10-CM prefix list."""
+        """Build the exact (system, code) index, the ICD-10-CM prefix list and the ATC class list."""
         prefix_system = self.code_systems.icd10PrefixSystem
+        classes = self.code_systems.classPrefix
         for name, vs in self.value_sets.items():
             for entry in vs.codes:
                 system = self.canonical_system(entry.system)
@@ -118,6 +122,9 @@ class Knowledge:
                 by_prefix = vs.icd10Prefix if entry.icd10Prefix is None else entry.icd10Prefix
                 if by_prefix and system == prefix_system:
                     self._prefixes.append((_icd10_key(entry.code), match))
+                if system == classes.system and len(entry.code.strip()) < classes.fullCodeLength:
+                    # Why: an ATC class code (A02BC) names every substance below it (A02BC01 ...).
+                    self._class_prefixes.append((entry.code.strip().upper(), match))
                 self._exact.setdefault((system, entry.code.strip()), []).append(match)
 
     def canonical_system(self, system: str) -> str:
@@ -134,13 +141,17 @@ class Knowledge:
         """Return the value sets (ids starting with ``prefix``) containing this coding.
 
         ICD-10-CM codes also match entries of value sets flagged ``icd10Prefix`` by prefix,
-        ignoring the dot ("G62.9" is in a set listing "G62").
+        ignoring the dot ("G62.9" is in a set listing "G62"); ATC codes match a listed class
+        code they start with ("A02BC01" is in a set listing "A02BC").
         """
         system, code = self.canonical_system(system), code.strip()
         found = list(self._exact.get((system, code), ()))
         if system == self.code_systems.icd10PrefixSystem:
             key = _icd10_key(code)
             found += [m for p, m in self._prefixes if key.startswith(p) and m not in found]
+        if system == self.code_systems.classPrefix.system:
+            key = code.upper()
+            found += [m for p, m in self._class_prefixes if key.startswith(p) and m not in found]
         # Evidence names the code as sent ("icd10cm:G62.9"), not the prefix it fell under.
         return tuple(replace(m, code=code) for m in found if m.value_set.startswith(prefix))
 

@@ -78,9 +78,33 @@ class ValueSet(_Strict):
         return synonyms
 
 
+class TextContext(_Strict):
+    """Words around a text synonym that mean the problem is absent, queried or a relative's.
+
+    Cues are lower-case; a cue made of word characters matches as a whole word.
+    """
+
+    source: str = Field(min_length=1)
+    appliesTo: str = Field(min_length=1)
+    negationBefore: list[str] = Field(min_length=1)
+    negationAfter: list[str] = Field(min_length=1)
+    clauseBreaks: list[str] = Field(min_length=1)
+    familyHistory: list[str] = Field(min_length=1)
+    familyHistoryCodes: list[CodeEntry] = []
+
+    @field_validator("negationBefore", "negationAfter", "familyHistory")
+    @classmethod
+    def _lower_case_cues(cls, cues: list[str]) -> list[str]:
+        for cue in cues:
+            if not cue.strip() or cue != cue.lower().strip():
+                raise ValueError(f"cue {cue!r} must be non-empty, lower-case, trimmed")
+        return cues
+
+
 class ValueSetsFile(_Strict):
     """valuesets.json."""
 
+    textContext: TextContext
     valueSets: dict[str, ValueSet]
     note: str | None = None
 
@@ -172,11 +196,19 @@ class Routes(_Strict):
     text: dict[str, RouteName]
 
 
+class CountUnits(_Strict):
+    """Dose units meaning one unit of the product (tablet, capsule, bare count)."""
+
+    source: str = Field(min_length=1)
+    units: list[str] = Field(min_length=1)
+
+
 class DosingFile(_Strict):
     """dosing.json."""
 
     about: str = ""
     doseMassToMg: dict[str, Conversion]
+    countUnits: CountUnits
     periodToDays: dict[str, Conversion]
     timingCodes: TimingCodes
     routes: Routes
@@ -196,6 +228,14 @@ class CodeSystem(_Strict):
     aliases: list[str] = []
 
 
+class ClassPrefixRule(_Strict):
+    """A hierarchical code system whose shorter codes are classes matching longer codes by prefix."""
+
+    system: str = Field(min_length=1)
+    fullCodeLength: int = Field(gt=0)
+    source: str = Field(min_length=1)
+
+
 class CodeSystemsFile(_Strict):
     """code_systems.json."""
 
@@ -203,6 +243,7 @@ class CodeSystemsFile(_Strict):
     source: str = Field(min_length=1)
     systems: dict[str, CodeSystem]
     icd10PrefixSystem: str
+    classPrefix: ClassPrefixRule
 
     @model_validator(mode="after")
     def _prefix_system_known(self) -> CodeSystemsFile:

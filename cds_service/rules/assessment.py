@@ -8,6 +8,7 @@ from datetime import date
 from ..chart.facts import Analyte, Chart, LabResult, MedicationUse
 from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
 from .b12_status import B12Status, B12StatusCode, b12_status
+from .courses import course_of
 from .dates import add_months
 from .findings import (
     ProblemFinding,
@@ -22,7 +23,7 @@ from .findings import (
 from .haematology import HaematologicalSigns, haematological_signs
 from .markers import Band, total_b12_reading
 from .medicines import RiskMedicineUse, risk_medicines
-from .therapy import low_dose_b12
+from .therapy import counts_as_b12_replacement, low_dose_b12
 
 _MONITORING = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA})
 
@@ -99,12 +100,17 @@ def assess(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Assessment:
 def reassessment_due(chart: Chart, status: B12Status, kb: ClinicalKnowledge) -> Reassessment:
     """Due when replacement began >= 3 months ago and no B12 or MMA was measured since (002, 004).
 
-    Why: the earliest start among active replacements dates the course; without any
-    start date the interval cannot be judged and the card says nothing rather than guess.
+    Why: the earliest start among active replacements dates the course, earlier replacement
+    records chained by renewal included (``courses.course_of``: a loading course then a
+    maintenance renewal is one course); without any start date the interval cannot be judged
+    and the card says nothing rather than guess.
     """
     if status.code is not B12StatusCode.ON_TREATMENT:
         return Reassessment(due=False, since=None)
-    starts = [u.start for u in status.therapy if u.start is not None]
+    replacements = [u for u in chart.medications if counts_as_b12_replacement(u, kb)]
+    gap = kb.tolerances.prescription_renewal_gap.days
+    courses = [course_of(u, replacements, gap_days=gap, today=chart.today) for u in status.therapy]
+    starts = [c.start for c in courses if c.start is not None]
     if not starts:
         return Reassessment(due=False, since=None, note="B12 replacement start date not recorded")
     since = min(starts)

@@ -62,6 +62,11 @@ class B12Status:
         return self.code is B12StatusCode.DEFICIENT and self.basis is not DeficiencyBasis.PROBABLE_FUNCTIONAL
 
     @property
+    def unresolved(self) -> bool:
+        """Indeterminate with no further test to suggest (renal caveat, active B12 already borderline)."""
+        return self.code is B12StatusCode.INDETERMINATE and not self.next_tests
+
+    @property
     def stale_results(self) -> tuple[LabResult, ...]:
         """Newest out-of-lookback result per analyte (shown as "not tested recently")."""
         return tuple(p.stale_latest for p in self.picks if p.stale_latest is not None)
@@ -114,6 +119,13 @@ def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, m
                           DeficiencyBasis.FUNCTIONAL)
         if mma_normal:
             return status(B12StatusCode.NOT_DEFICIENT, "indeterminate B12 with a normal MMA (§3.4)")
+        if mma_raised and active is not None and active.band is Band.INDETERMINATE:
+            # Why (b12-cds judgement): MMA cannot be read (§3 renal caveat) and the test the caveat
+            # points to, active B12, is itself borderline: no further test in the specification
+            # settles it, so no test is suggested and the card says so (unresolved).
+            return status(B12StatusCode.INDETERMINATE,
+                          "indeterminate B12; raised MMA not diagnostic in renal impairment and active B12 "
+                          "already borderline (§3 caveat)")
         if mma_raised:
             return status(B12StatusCode.INDETERMINATE,
                           "indeterminate B12; raised MMA not diagnostic in renal impairment (§3 caveat)",
@@ -126,9 +138,14 @@ def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, m
     functional_upper = kb.thresholds.b12_total_functional_upper.value
     # Why: ">400 ng/L" may still lie in the 350-500 band; cautious reading keeps it there.
     in_functional_band = total is not None and not known_above(total.result, functional_upper)
+    band = f"{kb.thresholds.b12_total_normal_above.value:g}-{functional_upper:g} ng/L"
+    if in_functional_band and not renal.applies and active is not None and active.band is Band.NORMAL:
+        # Why: §3.4 - active B12 > 70 pmol/L means not deficient; the raised MMA points to another
+        # cause, and "probable functional" (§3.2) applies only without a usable normal active B12.
+        return status(B12StatusCode.NOT_DEFICIENT,
+                      f"total B12 {band} with raised MMA, but active B12 normal: not deficient (§3.4)")
     if in_functional_band and not renal.applies:
         # Why: §3.2 - up to half (001) or 5-10% (004) of "normal" B12 levels hide metabolic deficiency.
-        band = f"{kb.thresholds.b12_total_normal_above.value:g}-{functional_upper:g} ng/L"
         return status(B12StatusCode.DEFICIENT, f"B12 {band} and raised MMA: probable functional (§3.2)",
                       DeficiencyBasis.PROBABLE_FUNCTIONAL)
     if active is not None and active.band is Band.NORMAL:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -114,19 +115,23 @@ def known_above(result: LabResult, limit: float) -> bool:
     return low > limit
 
 
-def describe(result: LabResult) -> str:
-    """Quote a result as the clinician will read it: "420 ng/L on 2026-03-02 (Observation/7)"."""
+def describe(result: LabResult, quote: Callable[[str], str] = str) -> str:
+    """Quote a result as the clinician will read it: "420 ng/L on 2026-03-02 (Observation/7)".
+
+    :param quote: applied to the words that came from the lab as sent (reported value, a raw
+        unit), e.g. a markdown escape; the rest is this service's own wording.
+    """
     when = result.effective.isoformat() if result.effective else "undated"
-    return f"{_quantity(result)} on {when}"
+    return f"{_quantity(result, quote)} on {when}"
 
 
-def _quantity(result: LabResult) -> str:
+def _quantity(result: LabResult, quote: Callable[[str], str]) -> str:
     if result.value is None:
-        return result.reported or "no value"
+        return quote(result.reported) if result.reported else "no value"
     comparator = "" if result.comparator is Comparator.EQ else result.comparator.value
-    text = f"{comparator}{result.value:.4g} {result.unit}"
+    text = f"{comparator}{result.value:.4g} {result.unit}"  # canonical unit: our own words
     if result.reported and result.unit not in result.reported:
-        text += f" (reported {result.reported})"  # converted by the chart: show what the lab sent
+        text += f" (reported {quote(result.reported)})"  # converted by the chart: show what the lab sent
     return text
 
 

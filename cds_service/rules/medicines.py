@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from ..chart.facts import Chart, MedicationClass, MedicationUse
 from ..knowledge.clinical import ClinicalKnowledge
+from .courses import course_of
 from .dates import lasted_longer_than
 
 
@@ -16,9 +18,11 @@ class RiskMedicineUse:
     use: MedicationUse
     label: str  # "metformin"
     min_months: int | None  # None: any current use counts
-    days_taken: int | None  # start to end (or today); None when the start is unknown
+    days_taken: int | None  # course start to end (or today); None when the start is unknown
     past_duration: bool  # active and longer than min_months (or start unknown)
     note: str | None = None
+    course_start: date | None = None  # start of the course (earlier renewals merged), else use.start
+    earlier_refs: tuple[str, ...] = ()  # earlier records of the same course, oldest first
 
 
 @dataclass(frozen=True)
@@ -34,25 +38,39 @@ def risk_medicines(chart: Chart, kb: ClinicalKnowledge) -> tuple[RiskMedicineUse
 
     Why (b12-cds judgement): only *current* use past its duration triggers testing; past
     use is shown as context. An active use with no start date counts (cautious) and says so.
+    A current record's duration runs from the start of its course: earlier records of the
+    same class chained by renewal (``courses.course_of``) are merged into it, not listed.
     """
+    uses = [u for u in chart.medications if u.med_class.value in kb.risk_medicines and not u.is_draft]
+    gap = kb.tolerances.prescription_renewal_gap.days
+    courses = {id(u): course_of(u, [o for o in uses if o.med_class is u.med_class], gap_days=gap,
+                                today=chart.today) for u in uses if u.active}
+    merged = {ref for course in courses.values() for ref in course.earlier_refs}
     found: list[RiskMedicineUse] = []
-    for use in chart.medications:
-        entry = kb.risk_medicines.get(use.med_class.value)
-        if entry is None or use.is_draft:
+    for use in uses:
+        if not use.active and use.source_ref in merged:
             continue
-        end = min(use.end, chart.today) if use.end else chart.today
-        days = (end - use.start).days if use.start else None
-        note = None
-        if use.start is None:
-            past = use.active
-            note = "start date not recorded: duration unknown"
-        elif entry.min_months is None:
-            past = use.active
-        else:
-            past = use.active and lasted_longer_than(use.start, end, entry.min_months)
-        found.append(RiskMedicineUse(use=use, label=entry.label, min_months=entry.min_months,
-                                     days_taken=days, past_duration=past, note=note))
+        course = courses.get(id(use))
+        found.append(_risk_use(use, course.start if course else use.start,
+                               course.earlier_refs if course else (), chart, kb))
     return tuple(found)
+
+
+def _risk_use(use: MedicationUse, start: date | None, earlier: tuple[str, ...], chart: Chart,
+              kb: ClinicalKnowledge) -> RiskMedicineUse:
+    entry = kb.risk_medicines[use.med_class.value]
+    end = min(use.end, chart.today) if use.end else chart.today
+    days = (end - start).days if start else None
+    note = None
+    if start is None:
+        past = use.active
+        note = "start date not recorded: duration unknown"
+    elif entry.min_months is None:
+        past = use.active
+    else:
+        past = use.active and lasted_longer_than(start, end, entry.min_months)
+    return RiskMedicineUse(use=use, label=entry.label, min_months=entry.min_months, days_taken=days,
+                           past_duration=past, note=note, course_start=start, earlier_refs=earlier)
 
 
 def folic_acid_in_draft_orders(chart: Chart, kb: ClinicalKnowledge,
@@ -68,7 +86,8 @@ def folic_acid_in_draft_orders(chart: Chart, kb: ClinicalKnowledge,
     limit = kb.thresholds.folic_acid_trigger_above_mg_per_day.value
     orders: list[FolicAcidOrder] = []
     for use in chart.draft_orders:
-        if use.med_class is not MedicationClass.FOLIC_ACID:
+        # Why: §5 - only a live draft (draft / active / on-hold) is about to be given.
+        if use.med_class is not MedicationClass.FOLIC_ACID or not use.active:
             continue
         if selections is not None and use.source_ref not in selections:
             continue

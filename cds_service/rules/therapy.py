@@ -33,8 +33,11 @@ def active_b12_replacement(chart: Chart, kb: ClinicalKnowledge) -> tuple[Medicat
 
 def b12_replacement_in_drafts(drafts: Iterable[MedicationUse],
                               kb: ClinicalKnowledge) -> tuple[MedicationUse, ...]:
-    """B12 replacement being ordered now (§5: "B12 therapy in the same draft orders" -> no card)."""
-    return tuple(u for u in drafts if counts_as_b12_replacement(u, kb))
+    """Live B12 replacement being ordered now (§5: "B12 therapy in the same draft orders" -> no card).
+
+    Why: a cancelled or stopped draft will not be given, so it is not B12 alongside.
+    """
+    return tuple(u for u in drafts if u.active and counts_as_b12_replacement(u, kb))
 
 
 def low_dose_b12(chart: Chart, kb: ClinicalKnowledge) -> tuple[MedicationUse, ...]:
