@@ -185,3 +185,15 @@ def test_uuids_come_from_the_context_and_the_card_serialises():
     body = to_json(card)
     assert body["uuid"].startswith("00000000-0000-4000-8000-")
     assert all(s["uuid"].startswith("00000000-") for s in body["suggestions"])
+
+
+def test_hydroxocobalamin_suggestion_is_coded_with_the_verified_rxnorm_product_and_text():
+    from helpers import FIXTURES, load_json
+
+    response = load_json(FIXTURES / "deficient_with_neuropathy" / "b12-status.response.json")
+    [card] = response["cards"]
+    resources = [a["resource"] for s in card["suggestions"] for a in s["actions"] if "resource" in a]
+    concept = resources[0]["medicationCodeableConcept"]
+    assert concept["coding"] == [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "317106",
+                                  "display": "hydroxocobalamin 1 MG/ML Injectable Solution"}]
+    assert concept["text"] == "Hydroxocobalamin 1 mg/mL solution for injection"

@@ -41,8 +41,11 @@ def medication_request(step: RegimenStep, ctx: CardContext, kb: ClinicalKnowledg
     """One phase of a B12 regimen as a draft MedicationRequest (§6)."""
     product = kb.medications[_PRODUCT_FOR_ROUTE[step.route]]
     medication: dict[str, Any] = {"text": product.text}
-    if product.rxnorm:  # only codes verified in CODES.md are sent; text always
-        medication["coding"] = [{"system": RXNORM, "code": product.rxnorm}]
+    if product.rxnorm:  # only verified codes are sent (docs/terminology.md); text always
+        coding = {"system": RXNORM, "code": product.rxnorm}
+        if product.rxnormDisplay:
+            coding["display"] = product.rxnormDisplay
+        medication["coding"] = [coding]
     route = kb.routes[step.route]
     repeat: dict[str, Any] = {"frequency": step.frequency, "period": _number(step.period),
                               "periodUnit": step.period_unit}

@@ -111,7 +111,8 @@ class Regimen(_Entry):
 
 class MedicationProduct(_Entry):
     text: str = Field(min_length=1)
-    rxnorm: str | None = None  # sent only once verified (CODES.md)
+    rxnorm: str | None = None  # sent only once verified (docs/terminology.md), with its RxNorm name
+    rxnormDisplay: str | None = None
     source: str = Source
 
 
