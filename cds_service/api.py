@@ -84,7 +84,7 @@ def call_service(service_id: str) -> Any:
     return jsonify(body)
 
 
-@bp.post("/cds-services/<service_id>/feedback")
+@bp.post("/cds-services/<service_id>/feedback", strict_slashes=False)
 def feedback(service_id: str) -> Any:
     """Store the clinician's feedback on cards (CDS Hooks 2.0 feedback)."""
     rt = runtime()

@@ -212,3 +212,18 @@ def test_atc_ingredient_level_code_matches_exactly_not_as_a_prefix() -> None:
                                           "status": "active", "subject": {"reference": "Patient/pat-1"},
                                           "medicationCodeableConcept": concept(ATC, "A10BA")}])
     assert built.medications == ()
+
+
+def test_folic_acid_draft_without_a_status_is_read_as_a_live_draft():
+    from datetime import date
+
+    from cds_service.chart import ChartData, build_chart
+
+    draft = {"resourceType": "MedicationRequest", "id": "no-status", "intent": "order",
+             "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "Folic acid 5 mg tablet"}}
+    chart = build_chart(ChartData(patient=None, observations=[], medication_statements=[], medication_requests=[],
+                                  conditions=[], procedures=[], medications={}, draft_orders=[draft],
+                                  missing=frozenset()), today=date(2026, 9, 1))
+    [order] = chart.draft_orders
+    assert order.active and order.is_draft and order.source_ref == "MedicationRequest/no-status"
+    assert any("without a usable status" in note for note in chart.notes)

@@ -61,13 +61,19 @@ def read_medication(
     status = as_str(resource.get("status")) or ""
     if status in DROPPED_STATUSES:
         return (), ()
+    status_note: tuple[str, ...] = ()
+    if is_draft and status in ("", "unknown"):
+        # Why: an order in the hook's draftOrders is being ordered now; an EHR that leaves out its
+        # status must not make the folate-trap check miss it (a missed warning is the costlier error).
+        resource, status = {**resource, "status": "draft"}, "draft"
+        status_note = (f"{kind}/{resource.get('id', '?')}: draft order without a usable status; read as a draft",)
     if is_draft and status not in ACTIVE_STATUSES[(kind, True)]:
         # Why: order-sign may carry orders that are no longer live (cancelled, stopped, completed,
         # revoked); they will not be given, so they neither trigger the folate-trap check nor
         # count as "B12 therapy in the same draft orders" (B12-RULES.md §5).
         return (), ()
     product = resolve_product(resource, medications)
-    notes = (product.note,) if product.note else ()
+    notes = (*status_note, *((product.note,) if product.note else ()))
     classes = classify(kb, product)
     if not classes:
         return (), notes
