@@ -14,15 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .data.fhir_client import bundle_resources
 from .registry import ServiceDefinition
+
+__all__ = ["answer", "build_request", "bundle_resources", "split_drafts"]
 
 OFFLINE_USER = "Practitioner/offline-reviewer"
 ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "NutritionOrder", "DeviceRequest", "VisionPrescription")
-
-
-def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the resources of any Bundle (transaction, collection, searchset)."""
-    return [entry["resource"] for entry in bundle.get("entry") or [] if isinstance(entry.get("resource"), dict)]
 
 
 def answer(query: str, resources: list[dict[str, Any]]) -> dict[str, Any] | None:
