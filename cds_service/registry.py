@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from .errors import ConfigError, UnknownService
 from .protocol.request import CONTEXT_MODELS, field_path
+from .query_subset import check_query_subset
 
 PRIVATE_BLOCK = "x-b12cds"  # never served by discovery
 TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -76,6 +77,10 @@ def _check_template(key: str, template: str, hook: str) -> None:
         if token in USER_TOKENS or (token.startswith("context.") and name in context_fields):
             continue
         raise ValueError(f"prefetch.{key}: unknown token {{{{{token}}}}} for hook {hook}")
+    try:
+        check_query_subset(template)
+    except ValueError as exc:
+        raise ValueError(f"prefetch.{key}: {exc}") from None
 
 
 @dataclass(frozen=True)
