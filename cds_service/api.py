@@ -1,4 +1,4 @@
-"""HTTP routes: discovery, hook calls, feedback, health. Each handler reads like a table of contents."""
+"""HTTP routes: discovery, hook calls, feedback, health, metrics. Each handler reads like a table of contents."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from . import engine, logs
 from .data.prefetch import resolve
@@ -28,8 +28,8 @@ def runtime() -> Runtime:
     return current_app.extensions["b12cds"]
 
 
-#: Endpoints that answer without a JWT: load-balancer probes and the API description carry none.
-OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi"})
+#: Endpoints that answer without a JWT: load-balancer probes, Prometheus scrapers and the API description carry none.
+OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi", "cds.metrics"})
 
 
 LOGGED_ENDPOINTS = {"cds.discovery": "discovery", "cds.call_service": "hook-call", "cds.feedback": "feedback"}
@@ -43,14 +43,24 @@ def start_timer() -> None:
 
 @bp.after_request
 def log_the_call(response: Response) -> Response:
-    """Write one structured line per CDS Hooks call (no patient data, no tokens)."""
+    """Write one structured line per CDS Hooks call (no patient data, no tokens), and count hook calls."""
     endpoint = LOGGED_ENDPOINTS.get(request.endpoint or "")
     if endpoint and request.method != "OPTIONS":
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        logs.log_call(endpoint=endpoint, service_id=(request.view_args or {}).get("service_id"),
+        service_id = (request.view_args or {}).get("service_id")
+        logs.log_call(endpoint=endpoint, service_id=service_id,
                       status=response.status_code, latency_ms=elapsed * 1000,
                       hook_instance=g.get("hook_instance"), cards=g.get("cards"), feedback=g.get("feedback"),
                       log_cards=current_app.config["LOG_CARDS"])
+        if endpoint == "hook-call":
+            runtime().metrics.hook_call(service_id, response.status_code, elapsed, g.get("cards"))
+    return response
+
+
+@bp.after_app_request
+def count_the_request(response: Response) -> Response:
+    """Count every HTTP request, unknown URLs too, by route name (never the path), method and status."""
+    runtime().metrics.http_request(request.endpoint, request.method, response.status_code)
     return response
 
 
@@ -92,6 +102,7 @@ def feedback(service_id: str) -> Any:
     items = parse_feedback(_json_body()).feedback
     stored, duplicates = rt.store.add(service.id, list(items))
     g.feedback = {"feedbackStored": stored, "feedbackDuplicates": duplicates}
+    rt.metrics.feedback(service.id, [item.outcome for item in items], stored, duplicates)
     return jsonify({"stored": stored, "duplicates": duplicates})
 
 
@@ -107,6 +118,15 @@ def readyz() -> Any:
     if not runtime().store.ping():
         raise ServiceUnavailable("the feedback store does not answer")
     return jsonify({"status": "ready"})
+
+
+@bp.get("/metrics")
+def metrics() -> Any:
+    """Serve the Prometheus metrics of every worker (no patient data; not for the public internet)."""
+    if not current_app.config["METRICS_ENABLED"]:
+        raise NotFound()
+    body, content_type = runtime().metrics.exposition()
+    return current_app.response_class(body, content_type=content_type)
 
 
 @bp.get("/openapi.json")

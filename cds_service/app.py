@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .feedback_store import FeedbackStore
 from .knowledge import KnowledgeError, load_knowledge
 from .knowledge.clinical import ClinicalKnowledgeError, load_clinical_knowledge
+from .metrics import Metrics
 from .protocol.request import RequestLimits
 from .registry import default_hooks_dir, load_registry
 from .runtime import Runtime
@@ -51,12 +52,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     registry = load_registry(hooks_dir, engine.card_text_validators(evaluators))
     store = FeedbackStore.from_url(settings["FEEDBACK_DATABASE_URL"] or _default_database(app))
     authenticator = _authenticator(settings, store)
+    metrics = Metrics(registry)
     optional = {key: settings[key] for key in ("CLOCK", "UUID_FACTORY") if settings.get(key)}
     app.extensions["b12cds"] = Runtime(
         registry=registry,
         store=store,
-        fetch_settings=_fetch_settings(settings),
+        fetch_settings=_fetch_settings(settings, metrics),
         evaluators=evaluators,
+        metrics=metrics,
         authenticator=authenticator,
         public_base_url=(settings["PUBLIC_BASE_URL"] or "").rstrip("/"),
         limits=RequestLimits(max_depth=int(settings["MAX_JSON_DEPTH"]),
@@ -105,7 +108,7 @@ def _load_knowledge() -> None:
         raise ConfigError(f"knowledge: {exc}") from exc
 
 
-def _fetch_settings(settings: Mapping[str, Any]) -> FetchSettings:
+def _fetch_settings(settings: Mapping[str, Any], metrics: Metrics) -> FetchSettings:
     concurrency = int(settings["FHIR_MAX_CONCURRENCY"])
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=concurrency, pool_maxsize=concurrency, max_retries=0)
@@ -124,6 +127,7 @@ def _fetch_settings(settings: Mapping[str, Any]) -> FetchSettings:
         deadline_seconds=float(settings["FHIR_DEADLINE"]),
         servers=ServerPolicy.from_settings(settings["FHIR_SERVER_ALLOWLIST"],
                                            development=not settings["AUTH_REQUIRED"]),
+        observer=metrics,
     )
 
 

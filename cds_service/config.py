@@ -39,6 +39,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "LOG_CARDS": (False, "Log the cards returned (they describe a patient): off unless you need it."),
     "LOG_LEVEL": ("INFO", "Python logging level."),
     "LOG_FORMAT": ("json", "'json' (one JSON object per line, for log collectors) or 'text'."),
+    "METRICS_ENABLED": (True, "Serve Prometheus metrics at /metrics, without a JWT (scrapers carry none). They hold "
+                              "no patient data, but keep /metrics off the public internet. False: 404."),
 }
 
 
@@ -85,6 +87,7 @@ def _check(config: dict) -> None:
         "FHIR_SERVER_ALLOWLIST": list,
         "AUTH_REQUIRED": bool,
         "LOG_CARDS": bool,
+        "METRICS_ENABLED": bool,
     }
     for key, kind in expectations.items():
         if not isinstance(config[key], kind):

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from .cards import Evaluator
 from .data.prefetch import FetchSettings
 from .feedback_store import FeedbackStore
+from .metrics import Metrics
 from .protocol.request import RequestLimits
 from .registry import ServiceRegistry
 from .security import Authenticator
@@ -36,6 +37,7 @@ class Runtime:
     limits: RequestLimits = field(default_factory=RequestLimits)
     clock: Callable[[], datetime] = _utc_now  # injectable so fixtures see a fixed "today"
     new_uuid: Callable[[], str] = _new_uuid  # injectable so golden responses are stable
+    metrics: Metrics = field(default_factory=lambda: Metrics(()))  # the app's own registry
 
     def today(self) -> date:
         """Return the date the rules reason from."""

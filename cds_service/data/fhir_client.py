@@ -18,8 +18,17 @@ import requests
 CHUNK_BYTES = 64 * 1024
 
 
+#: Why a fetch failed, in a few fixed words (metrics count by them; the message says more).
+FAILURE_REASONS = ("deadline", "timeout", "connection", "redirect", "http_401", "http_403", "http_4xx",
+                   "http_5xx", "http_other", "too_large", "invalid_body", "search_error")
+
+
 class FetchError(Exception):
     """A FHIR fetch failed; the message is safe to show (no token, no patient data)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # one of FAILURE_REASONS
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ class FhirClient:
         _raise_for_status(status)
         expected = path.split("/", 1)[0]
         if body.get("resourceType") != expected:
-            raise FetchError(f"expected a {expected}, got {body.get('resourceType')!r}")
+            raise FetchError(f"expected a {expected}, got {body.get('resourceType')!r}", "invalid_body")
         return body
 
     def search(self, path: str) -> SearchResult:
@@ -75,7 +84,7 @@ class FhirClient:
         while True:
             _expect_bundle(bundle)
             if search_failed(bundle):
-                raise FetchError("the FHIR server reported an error in the search results")
+                raise FetchError("the FHIR server reported an error in the search results", "search_error")
             result.resources.extend(bundle_resources(bundle))
             next_url = next_link(bundle)
             if next_url is None:
@@ -97,7 +106,7 @@ class FhirClient:
         """GET a URL as FHIR JSON within the deadline and the size cap."""
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchError("the deadline for FHIR fetches passed")
+            raise FetchError("the deadline for FHIR fetches passed", "deadline")
         timeout = min(self._limits.request_timeout, remaining)
         headers = {"Accept": "application/fhir+json, application/json"}
         if self._token:
@@ -108,11 +117,11 @@ class FhirClient:
                 raw = self._read_body(response)
                 status = response.status_code
         except requests.Timeout:
-            raise FetchError(f"no answer within {timeout:.1f} s") from None
+            raise FetchError(f"no answer within {timeout:.1f} s", "timeout") from None
         except requests.RequestException as exc:
-            raise FetchError(f"could not reach the FHIR server ({type(exc).__name__})") from None
+            raise FetchError(f"could not reach the FHIR server ({type(exc).__name__})", "connection") from None
         if 300 <= status < 400:
-            raise FetchError(f"HTTP {status} redirect; redirects are not followed")
+            raise FetchError(f"HTTP {status} redirect; redirects are not followed", "redirect")
         if status != 200:
             return status, {}
         return status, _decode(raw)
@@ -123,9 +132,9 @@ class FhirClient:
         for chunk in response.iter_content(CHUNK_BYTES):
             size += len(chunk)
             if size > self._limits.max_bytes:
-                raise FetchError(f"response larger than {self._limits.max_bytes} bytes")
+                raise FetchError(f"response larger than {self._limits.max_bytes} bytes", "too_large")
             if time.monotonic() > self._deadline:
-                raise FetchError("the deadline for FHIR fetches passed while reading")
+                raise FetchError("the deadline for FHIR fetches passed while reading", "deadline")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -164,20 +173,26 @@ def next_link(bundle: dict[str, Any]) -> str | None:
 
 def _expect_bundle(body: dict[str, Any]) -> None:
     if body.get("resourceType") != "Bundle":
-        raise FetchError(f"expected a Bundle, got {body.get('resourceType')!r}")
+        raise FetchError(f"expected a Bundle, got {body.get('resourceType')!r}", "invalid_body")
 
 
 def _raise_for_status(status: int) -> None:
     if status != 200:
         meaning = {401: "unauthorised", 403: "forbidden", 404: "not found"}.get(status, "error")
-        raise FetchError(f"HTTP {status} ({meaning})")
+        raise FetchError(f"HTTP {status} ({meaning})", _status_reason(status))
+
+
+def _status_reason(status: int) -> str:
+    if status in (401, 403):
+        return f"http_{status}"  # the token was refused: worth telling apart from other client errors
+    return {4: "http_4xx", 5: "http_5xx"}.get(status // 100, "http_other")
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise FetchError("the FHIR server answered with malformed JSON") from None
+        raise FetchError("the FHIR server answered with malformed JSON", "invalid_body") from None
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
-        raise FetchError("the FHIR server answered with something that is not a FHIR resource")
+        raise FetchError("the FHIR server answered with something that is not a FHIR resource", "invalid_body")
     return body

@@ -31,6 +31,7 @@ from .fhir_client import (
     search_failed,
 )
 from .medications import unresolved_medication_refs
+from .observer import FetchObserver, NoObserver, observed
 
 #: Seconds a task may overrun the deadline before it is given up for lost (it stops itself soon after).
 GRACE_SECONDS = 0.25
@@ -71,6 +72,7 @@ class FetchSettings:
     limits: FetchLimits
     deadline_seconds: float
     servers: ServerPolicy = field(default_factory=lambda: ServerPolicy((), development=True))
+    observer: FetchObserver = field(default_factory=NoObserver)  # the app's metrics
 
 
 def fill_template(template: str, call: ParsedCall) -> str:
@@ -118,16 +120,17 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
                 data.by_key[key] = outcome.resources
                 data.provenance[key] = outcome.provenance
                 if outcome.next_bundle is not None:
-                    pending[key] = _submit_pages(settings, client, outcome.next_bundle, data, key)
+                    pending[key] = _submit_pages(settings, client, outcome.next_bundle, data, key, query)
                 continue
             failures[key] = outcome.reason
         if client is None:
             failures[key] = failures.get(key, "not prefetched") + "; no fhirServer to fetch it from"
             continue
         failures.pop(key, None)
-        pending[key] = settings.executor.submit(_fetch, client, query)
+        pending[key] = settings.executor.submit(observed, settings.observer, query, _fetch, client, query)
     _collect(pending, deadline, data, failures, call.context.patientId)
     _fetch_medications(data, client, settings, deadline)
+    _report_sources(settings.observer, service, data, failures)
     _settle_failures(service, data, failures)
     return data
 
@@ -184,14 +187,14 @@ def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | No
 
 
 def _submit_pages(settings: FetchSettings, client: FhirClient | None, bundle: dict[str, Any],
-                  data: PatientData, key: str) -> Future[Any]:
+                  data: PatientData, key: str, query: str) -> Future[Any]:
     """Follow the further pages of a prefetched Bundle (the first page is already in ``data``)."""
     if client is None:
         data.notes.append(f"{key}: the prefetch has further pages, not fetched (no fhirServer)")
         done: Future[Any] = Future()
         done.set_result(SearchResult(resources=bundle_resources(bundle)))
         return done
-    return settings.executor.submit(client.collect, bundle)
+    return settings.executor.submit(observed, settings.observer, query, client.collect, bundle)
 
 
 def _fetch(client: FhirClient, query: str) -> SearchResult:
@@ -239,7 +242,7 @@ def _fetch_medications(data: PatientData, client: FhirClient | None, settings: F
     if client is None:
         data.notes.extend(f"{ref} is referenced but was not included; no fhirServer to read it" for ref in wanted)
         return
-    futures = {ref: settings.executor.submit(client.read, ref) for ref in wanted}
+    futures = {ref: settings.executor.submit(observed, settings.observer, ref, client.read, ref) for ref in wanted}
     wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
     for ref, future in futures.items():
         try:
@@ -251,6 +254,16 @@ def _fetch_medications(data: PatientData, client: FhirClient | None, settings: F
             data.notes.append(f"{ref} could not be read (not found or no answer in time)")
         else:
             data.medications[ref] = medication
+
+
+def _report_sources(observer: FetchObserver, service: ServiceDefinition, data: PatientData,
+                    failures: dict[str, str]) -> None:
+    """Report each key as provided (by the EHR, ``null`` and empty included), fetched or failed."""
+    for key in service.prefetch:
+        if key in failures:
+            observer.prefetch_key(service.id, "failed")
+        else:
+            observer.prefetch_key(service.id, "fetched" if data.provenance.get(key) == "fetched" else "provided")
 
 
 def _settle_failures(service: ServiceDefinition, data: PatientData, failures: dict[str, str]) -> None:

@@ -1,0 +1,132 @@
+"""Prometheus metrics: what the service counts, with labels that can never hold patient data.
+
+Every label value comes from a small set fixed at start-up (route names, the services of hooks/ and
+their card kinds, the resource types of their prefetch queries, fetch failure reasons); anything else
+is counted as "other", so an unknown service id or an odd HTTP method cannot add series. Each app has
+a registry of its own, so many apps in one process (the tests) count apart. Under gunicorn, where
+``PROMETHEUS_MULTIPROC_DIR`` is set before prometheus_client is first imported, every worker writes its
+counts to files in that directory and ``/metrics`` adds up all the workers' files, whichever answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .data.fhir_client import FAILURE_REASONS
+from .data.observer import UNEXPECTED, resource_type
+from .registry import ServiceDefinition
+
+log = logging.getLogger(__name__)
+
+#: A hook call takes 2-50 ms when the EHR prefetches; FHIR callbacks can stretch it to the 5 s deadline.
+CALL_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5)
+#: One FHIR read or search (its pages included): tens of ms nearby, up to the 3 s timeout and 5 s deadline.
+FETCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+
+OTHER = "other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+INDICATORS = frozenset({"info", "warning", "critical"})
+OUTCOMES = frozenset({"accepted", "overridden"})
+SOURCES = frozenset({"provided", "fetched", "failed"})
+FETCH_FAILURES = frozenset({*FAILURE_REASONS, UNEXPECTED})
+
+
+class Metrics:
+    """The service's metrics in a registry of their own, with one method per thing counted."""
+
+    def __init__(self, services: Iterable[ServiceDefinition]) -> None:
+        services = list(services)
+        self._services = frozenset(service.id for service in services)
+        self._card_kinds = frozenset(kind for service in services for kind in service.card_texts.get("kinds", {}))
+        # Medication: referenced by the resources of the other queries, and read by id.
+        self._resource_types = frozenset({"Medication", *(
+            resource_type(query) for service in services for query in service.prefetch.values())})
+        self._multiprocess_dir = _multiprocess_dir()
+        self.registry = registry = CollectorRegistry()
+        self.http_requests = Counter("b12cds_http_requests", "HTTP requests by route name, method and status.",
+                                     ["endpoint", "method", "status"], registry=registry)
+        self.hook_calls = Counter("b12cds_hook_calls", "CDS Hooks calls by service and HTTP status.",
+                                  ["service", "status"], registry=registry)
+        self.hook_call_duration = Histogram("b12cds_hook_call_duration_seconds", "Time to answer a hook call.",
+                                            ["service"], buckets=CALL_BUCKETS, registry=registry)
+        self.cards = Counter("b12cds_cards", "Cards returned, by service, indicator and kind (source.topic).",
+                             ["service", "indicator", "kind"], registry=registry)
+        self.fhir_fetch_duration = Histogram(
+            "b12cds_fhir_fetch_duration_seconds", "Time of one FHIR read or search (its pages included).",
+            ["resource_type"], buckets=FETCH_BUCKETS, registry=registry)
+        self.fhir_fetch_failures = Counter("b12cds_fhir_fetch_failures", "Failed FHIR reads or searches, by reason.",
+                                           ["resource_type", "reason"], registry=registry)
+        self.prefetch_keys = Counter("b12cds_prefetch_keys", "Prefetch keys by source: provided, fetched, failed.",
+                                     ["service", "source"], registry=registry)
+        self.feedback_items = Counter("b12cds_feedback", "Feedback items received, by outcome.",
+                                      ["service", "outcome"], registry=registry)
+        self.feedback_writes = Counter("b12cds_feedback_writes", "Feedback items stored, or ignored as duplicates.",
+                                       ["service", "result"], registry=registry)
+
+    def http_request(self, endpoint: str | None, method: str, status: int) -> None:
+        """Count one HTTP request by route name (never its path: unknown URLs are 'unmatched')."""
+        self.http_requests.labels(endpoint or "unmatched", _one_of(method, METHODS), str(status)).inc()
+
+    def hook_call(self, service_id: str | None, status: int, seconds: float,
+                  cards: Sequence[Mapping[str, Any]] | None) -> None:
+        """Count one hook call, its time and the cards it returned."""
+        service = _one_of(service_id, self._services)
+        self.hook_calls.labels(service, str(status)).inc()
+        self.hook_call_duration.labels(service).observe(seconds)
+        for card in cards or ():
+            kind = ((card.get("source") or {}).get("topic") or {}).get("code")
+            self.cards.labels(service, _one_of(card.get("indicator"), INDICATORS),
+                              _one_of(kind, self._card_kinds)).inc()
+
+    def feedback(self, service_id: str, outcomes: Iterable[str], stored: int, duplicates: int) -> None:
+        """Count feedback items by outcome, and how many were stored or were duplicates."""
+        service = _one_of(service_id, self._services)
+        for outcome in outcomes:
+            self.feedback_items.labels(service, _one_of(outcome, OUTCOMES)).inc()
+        self.feedback_writes.labels(service, "stored").inc(stored)
+        self.feedback_writes.labels(service, "duplicate").inc(duplicates)
+
+    def fhir_fetch(self, resource_type: str, seconds: float, failure: str | None) -> None:
+        """Count one FHIR read or search (the data layer's ``FetchObserver``)."""
+        kind = _one_of(resource_type, self._resource_types)
+        self.fhir_fetch_duration.labels(kind).observe(seconds)
+        if failure is not None:
+            self.fhir_fetch_failures.labels(kind, _one_of(failure, FETCH_FAILURES)).inc()
+
+    def prefetch_key(self, service_id: str, source: str) -> None:
+        """Count where one prefetch key's data came from (the data layer's ``FetchObserver``)."""
+        self.prefetch_keys.labels(_one_of(service_id, self._services), _one_of(source, SOURCES)).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """Return every metric in the Prometheus text format (all workers added up), and its content type."""
+        registry = self.registry
+        if self._multiprocess_dir:
+            registry = CollectorRegistry()  # the docs' recipe: a fresh registry holding only the collector
+            MultiProcessCollector(registry, path=self._multiprocess_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _one_of(value: Any, allowed: frozenset[str]) -> str:
+    """Return ``value`` if it is one of the allowed label values, else 'other'.
+
+    >>> _one_of("critical", INDICATORS), _one_of("Patient/123", INDICATORS)
+    ('critical', 'other')
+    """
+    return value if isinstance(value, str) and value in allowed else OTHER
+
+
+def _multiprocess_dir() -> str | None:
+    """Return the directory where gunicorn's workers write their counts, if prometheus_client writes there."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path and values.ValueClass is values.MutexValue:
+        # prometheus_client picks its mode once, when first imported: this process counts in memory.
+        log.warning("PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported: "
+                    "/metrics shows the counts of this process only")
+        return None
+    return path
