@@ -32,8 +32,25 @@ def main() -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server with reload and debug pages.")
 def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool) -> None:
     """Run the service (gunicorn; --dev for the Flask development server)."""
+    import atexit
+    import shutil
+    import tempfile
+
     from . import create_app
 
+    if not dev:
+        # Each worker counts in its own memory: in prometheus_client's multiprocess mode they write their
+        # counts to files in one directory, which /metrics adds up. prometheus_client picks the mode when
+        # first imported (by create_app, before the fork), so the directory is set up first.
+        given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        metrics_dir = Path(given or tempfile.mkdtemp(prefix="b12cds-metrics-"))
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()  # an earlier run's counts must not be added to this run's
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        if not given:  # ours: removed when this process exits; the workers inherit the hook, hence the pid
+            master = os.getpid()
+            atexit.register(lambda: shutil.rmtree(metrics_dir, ignore_errors=True) if os.getpid() == master else None)
     try:
         app = create_app()
     except ConfigError as exc:
@@ -41,13 +58,19 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: b
     if dev:
         app.run(host=host, port=port, debug=True, use_reloader=False, threaded=True)
         return
-    _Gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
-                    "worker_class": "gthread", "accesslog": "-", "errorlog": "-",
-                    # never log query strings or tokens: method, path, status, size, duration only
-                    "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
-                    # connections opened before the fork must not be shared by the workers
-                    "post_fork": lambda _server, _worker: app.extensions["b12cds"].store.engine.dispose(
-                        close=False)}).run()
+    from prometheus_client import multiprocess
+
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
+        "worker_class": "gthread", "accesslog": "-", "errorlog": "-",
+        # never log query strings or tokens: method, path, status, size, duration only
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+        # connections opened before the fork must not be shared by the workers
+        "post_fork": lambda _server, _worker: app.extensions["b12cds"].store.engine.dispose(close=False),
+        # a dead worker's counts stay (counters only add up); only its live-gauge files must go
+        "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
+    }
+    _Gunicorn(app, options).run()
 
 
 @main.command()
@@ -138,3 +161,9 @@ class _Gunicorn:
 
     def run(self) -> None:
         self._application.run()
+
+
+from .dev_commands import fire, load_fixtures  # noqa: E402  (last, so the edits above stay independent of it)
+
+main.add_command(load_fixtures)
+main.add_command(fire)

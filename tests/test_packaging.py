@@ -36,3 +36,17 @@ def test_an_installed_copy_finds_its_packaged_hooks(wheel, tmp_path):
     found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)},
                            check=True, capture_output=True, text=True).stdout.strip()
     assert Path(found) == target / "cds_service" / "_hooks"
+
+
+def test_an_installed_copy_finds_its_packaged_fixtures(wheel, tmp_path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    charts = sorted((ROOT / "fhir_fixtures").glob("*/chart.json"))
+    assert {f"cds_service/_fixtures/{c.parent.name}/chart.json" for c in charts} <= names
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    probe = ("from cds_service.fixture_loader import default_fixtures_dir, find_scenarios; "
+             "print(default_fixtures_dir()); print(len(find_scenarios(default_fixtures_dir())))")
+    found, count = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)},
+                                  check=True, capture_output=True, text=True).stdout.split()
+    assert Path(found) == target / "cds_service" / "_fixtures"
+    assert int(count) == len(charts)
