@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from .protocol.feedback import Feedback
 
@@ -52,7 +52,7 @@ class FeedbackStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     @classmethod
     def from_url(cls, url: str) -> FeedbackStore:
@@ -103,6 +103,22 @@ class FeedbackStore:
             return True
         except SQLAlchemyError:
             return False
+
+
+def create_tables(tables: MetaData, engine: Engine, attempts: int = 3) -> None:
+    """Create the tables of ``tables`` that do not exist yet (nothing else: no migrations).
+
+    ``create_all`` checks, then creates. Instances starting together on an empty database race between
+    the two and the losers fail ("table already exists" from SQLite, a unique violation in PostgreSQL's
+    catalogue). By then the winner's table is there, so a loser simply checks again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            tables.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == attempts:
+                raise
 
 
 def _row(service_id: str, item: Feedback, received: datetime) -> dict:

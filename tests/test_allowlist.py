@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import responses
-from helpers import patient_view_request, with_fhir_server
+from helpers import patient_view_request, searchset, with_fhir_server
 
 from cds_service import create_app
 from cds_service.data.allowlist import ForbiddenServer, ServerPolicy
 from cds_service.errors import ConfigError
 
 EHR = "https://ehr.example.org/fhir"
+COMPOSE_HAPI = "http://hapi:8080/fhir"  # the FHIR server of the docker-compose development stack
+SANDBOX_ISSUER = {"https://sandbox.cds-hooks.org": {"jwks_file": "builtin:cds-hooks-sandbox"}}
 
 
 @pytest.mark.parametrize("server", [EHR, EHR + "/", "https://EHR.example.org:443/fhir", EHR + "/tenant-a"])
@@ -46,12 +51,60 @@ def test_production_with_an_empty_list_calls_nothing():
         ServerPolicy.from_settings([], development=False).check("http://127.0.0.1:8090/fhir")
 
 
-@pytest.mark.parametrize(("entry", "development"), [("http://ehr.example.org/fhir", True),
+@pytest.mark.parametrize(("entry", "development"), [("http://ehr.example.org/fhir", False),
                                                     ("http://127.0.0.1:8090/fhir", False),
-                                                    ("not a url", True)])
+                                                    (COMPOSE_HAPI, False),
+                                                    ("not a url", True),
+                                                    ("ftp://ehr.example.org/fhir", True)])
 def test_bad_allowlist_entries_stop_start_up(entry, development):
     with pytest.raises(ConfigError, match=r"FHIR_SERVER_ALLOWLIST\[0\]"):
         ServerPolicy.from_settings([entry], development=development)
+
+
+def test_development_allows_plain_http_for_an_explicitly_listed_prefix_only():
+    policy = ServerPolicy.from_settings([COMPOSE_HAPI], development=True)
+    for server in (COMPOSE_HAPI, COMPOSE_HAPI + "/", COMPOSE_HAPI + "/tenant-a", "http://HAPI:8080/fhir"):
+        policy.check(server)
+    for server in ("http://hapi:8080/fhir-evil", "http://hapi:8081/fhir", "http://other:8080/fhir",
+                   "https://hapi:8080/fhir",  # listed as http: https there is another server
+                   "http://127.0.0.1:8090/fhir"):  # a list is given: loopback is no longer implied
+        with pytest.raises(ForbiddenServer):
+            policy.check(server)
+
+
+def test_development_mixes_http_and_https_prefixes():
+    policy = ServerPolicy.from_settings([COMPOSE_HAPI, EHR], development=True)
+    policy.check(COMPOSE_HAPI + "/Patient")
+    policy.check(EHR)
+    with pytest.raises(ForbiddenServer, match="must use https"):
+        policy.check("http://ehr.example.org/fhir")
+
+
+def test_production_refuses_a_plain_http_entry_at_start_up_with_a_clear_message():
+    with pytest.raises(ConfigError, match=r"must use https \(plain http only in development"):
+        ServerPolicy.from_settings([EHR, COMPOSE_HAPI], development=False)
+
+
+def test_an_authenticated_app_with_an_http_allowlist_entry_does_not_start(app_config):
+    config = {**app_config, "AUTH_REQUIRED": True, "PUBLIC_BASE_URL": "https://cds.example.org",
+              "TRUSTED_ISSUERS": SANDBOX_ISSUER, "FHIR_SERVER_ALLOWLIST": [COMPOSE_HAPI]}
+    with pytest.raises(ConfigError, match=r"FHIR_SERVER_ALLOWLIST\[0\].*must use https"):
+        create_app(config)
+
+
+@responses.activate
+def test_a_development_app_calls_a_listed_http_server(app_config):
+    def answer(request):
+        path = request.path_url.split("?")[0]
+        body = {"resourceType": "Patient", "id": "pat-1"} if path == "/fhir/Patient/pat-1" else searchset()
+        return 200, {"Content-Type": "application/fhir+json"}, json.dumps(body)
+
+    responses.add_callback(responses.GET, re.compile(re.escape(COMPOSE_HAPI) + r"/.*"), callback=answer)
+    client = create_app({**app_config, "FHIR_SERVER_ALLOWLIST": [COMPOSE_HAPI]}).test_client()
+    response = client.post("/cds-services/b12-status", json=with_fhir_server(patient_view_request(),
+                                                                              base=COMPOSE_HAPI))
+    assert response.status_code == 200, response.get_json()
+    assert responses.calls and all(call.request.url.startswith(COMPOSE_HAPI + "/") for call in responses.calls)
 
 
 @responses.activate

@@ -1,9 +1,10 @@
 """Which FHIR servers the service may call back with the EHR's token (FHIR_SERVER_ALLOWLIST).
 
 The caller chooses ``fhirServer``, and the service sends a bearer token there: an open callback would
-let anyone aim the service (and the token) at any host. Only configured URL prefixes are called;
-https is required, except loopback servers in development (AUTH_REQUIRED false), where an empty
-list allows loopback and nothing else.
+let anyone aim the service (and the token) at any host. Only configured URL prefixes are called, and
+they must be https. In development (AUTH_REQUIRED false) two exceptions serve a local stack: a plain
+http prefix may be listed explicitly (``http://hapi:8080/fhir`` in docker-compose), and an empty list
+allows loopback servers and nothing else. A production instance refuses an http entry at start-up.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ class ServerPolicy:
             origin = _parse(entry) if isinstance(entry, str) else None
             if origin is None:
                 raise ConfigError(f"FHIR_SERVER_ALLOWLIST[{index}]: {entry!r} is not an absolute http(s) URL")
-            if origin.scheme != "https" and not (development and _is_loopback(origin.host)):
+            if origin.scheme != "https" and not development:
                 raise ConfigError(f"FHIR_SERVER_ALLOWLIST[{index}]: {entry!r} must use https "
-                                  "(plain http only for loopback with AUTH_REQUIRED=false)")
+                                  "(plain http only in development, with AUTH_REQUIRED=false)")
             prefixes.append(origin)
         return cls(tuple(prefixes), development)
 
@@ -65,9 +66,12 @@ class ServerPolicy:
         if origin is None:
             raise ForbiddenServer("fhirServer must be an absolute http(s) URL", expression=["fhirServer"])
         loopback = _is_loopback(origin.host)
-        if origin.scheme != "https" and not (self.development and loopback):
+        listed = any(prefix.covers(origin) for prefix in self.prefixes)  # same scheme included
+        # Plain http only in development, and only where the operator said so (a listed prefix) or, by
+        # default, on this machine; in production no http prefix can be listed (refused at start-up).
+        if origin.scheme != "https" and not (self.development and (listed or loopback)):
             raise ForbiddenServer(f"fhirServer {fhir_server} must use https", expression=["fhirServer"])
-        if any(prefix.covers(origin) for prefix in self.prefixes):
+        if listed:
             return
         if not self.prefixes and self.development and loopback:
             return  # development default: a FHIR server on this machine

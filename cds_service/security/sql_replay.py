@@ -10,6 +10,8 @@ from sqlalchemy import Column, Float, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from ..feedback_store import create_tables
+
 metadata = MetaData()
 
 replay_table = Table(
@@ -31,7 +33,7 @@ class SqlReplayCache:
         self._engine = engine
         self._clock = clock
         self._inserts = 0
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     def seen(self, jti: str, iss: str, expires_at: float) -> bool:
         """Return True if (iss, jti) was recorded before (by any process); otherwise record it."""
