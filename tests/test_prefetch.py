@@ -157,12 +157,25 @@ def test_a_prefetch_value_that_is_not_a_resource_is_400(settings):
 
 
 @responses.activate
-def test_a_patient_the_server_does_not_have_is_no_data(settings):
+def test_a_patient_the_server_does_not_have_is_412_not_silence(settings):
+    # The context names a patient the EHR's own FHIR server does not hold: deciding on no data would
+    # look like "nothing to do"; the integrator must see the inconsistency instead.
     prefetch = full_prefetch()
     del prefetch["patient"]
     responses.get(f"{FHIR_BASE}/Patient/pat-1", status=404)
+    with pytest.raises(PrefetchUnavailable, match="patient: not found on the FHIR server") as caught:
+        resolve(SERVICE, call(with_fhir_server(patient_view_request(prefetch=prefetch))), settings)
+    assert caught.value.expression == ["prefetch.patient"]
+
+
+@responses.activate
+def test_an_empty_search_is_an_answer_not_a_failure(settings):
+    prefetch = full_prefetch()
+    del prefetch["conditions"]
+    responses.get(f"{FHIR_BASE}/Condition", json=searchset())
     data = resolve(SERVICE, call(with_fhir_server(patient_view_request(prefetch=prefetch))), settings)
-    assert data.by_key["patient"] == []
+    assert data.by_key["conditions"] == []
+    assert "conditions" not in data.missing
 
 
 @responses.activate

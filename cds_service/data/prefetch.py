@@ -128,7 +128,8 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
             continue
         failures.pop(key, None)
         pending[key] = settings.executor.submit(observed, settings.observer, query, _fetch, client, query)
-    _collect(pending, deadline, data, failures, call.context.patientId)
+    reads = {key for key, template in service.prefetch.items() if READ_QUERY.match(fill_template(template, call))}
+    _collect(pending, deadline, data, failures, call.context.patientId, reads)
     _fetch_medications(data, client, settings, deadline)
     _report_sources(settings.observer, service, data, failures)
     _settle_failures(service, data, failures)
@@ -206,7 +207,7 @@ def _fetch(client: FhirClient, query: str) -> SearchResult:
 
 
 def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData,
-             failures: dict[str, str], patient_id: str) -> None:
+             failures: dict[str, str], patient_id: str, reads: set[str]) -> None:
     """Wait for the fetches (all within one deadline) and file each result or failure by key."""
     wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
     for key, future in pending.items():
@@ -222,6 +223,11 @@ def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData
         stranger = _other_patient(result.resources, patient_id)
         if stranger:
             failures[key] = f"the FHIR server returned {stranger}, which belongs to another patient"
+            continue
+        if key in reads and not result.resources:
+            # Why: an empty search is an answer ("no such results"), but a read that finds nothing means the
+            # EHR's context names something its own FHIR server does not hold: say so, never decide blind.
+            failures[key] = "not found on the FHIR server"
             continue
         data.by_key[key] = result.resources
         data.provenance.setdefault(key, "fetched")
