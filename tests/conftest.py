@@ -56,3 +56,14 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with running_fhir_server(tmp_path_factory.mktemp("sekmet")) as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def loaded_fhir_server(fhir_server: str) -> str:
+    """The session's FHIR server holding every fixture patient, dates as written (tests fix the clock)."""
+    from fhir_server import BEARER
+    from live_service import invoke
+
+    result = invoke("load-fixtures", "--fhir-base", fhir_server, "--token", BEARER, "--keep-dates")
+    assert result.exit_code == 0, result.output
+    return fhir_server

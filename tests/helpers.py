@@ -69,3 +69,18 @@ def openapi_validator(schema_name: str):
         document, default_specification=Draft202012Validator.META_SCHEMA and __import__(
             "referencing.jsonschema").jsonschema.DRAFT202012))
     return Draft202012Validator({"$ref": f"urn:openapi#/components/schemas/{schema_name}"}, registry=registry)
+
+
+#: The fixtures' card-kind names (written from B12-RULES.md §5) -> the card's source.topic code.
+KIND_TOPICS = {
+    "treat-neuro": "deficient_neuro",
+    "treat": "deficient",
+    "order-mma": "indeterminate",
+    "order-b12": "not_tested",
+    "reassess-on-treatment": "reassess",
+    "motor-neuropathy-atypical": "pure_motor",
+    "folate-with-deficiency": "folate_deficient",
+    "folate-indeterminate": "folate_indeterminate",
+    "folate-untested-risk": "folate_not_tested_risk",
+    "folate-untested-info": "folate_not_tested",
+}

@@ -21,6 +21,8 @@ def test_serve_runs_gunicorn_with_the_configured_workers_and_threads(monkeypatch
             started["ran"] = True
 
     monkeypatch.setattr(cli, "_Gunicorn", FakeGunicorn)
+    # serve sets this for the gunicorn workers; monkeypatch restores it so later tests are unaffected
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     env = {"CDS_AUTH_REQUIRED": "false", "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path}/fb.sqlite3"}
     result = CliRunner().invoke(cli.main, ["serve", "--port", "9999", "--workers", "3", "--threads", "4"], env=env)
     assert result.exit_code == 0, result.output

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from fixture_tools import chart_resources, iter_fixture_calls, patient_id
-from helpers import FIXTURES, load_json
+from helpers import FIXTURES, KIND_TOPICS, load_json
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fixtures import KIND_TOPICS
 
 from cds_service import create_app
 from cds_service.dateshift import is_temporal_key, shift_dates, shift_value

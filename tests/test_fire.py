@@ -23,11 +23,9 @@ PATIENT_VIEW_KEYS = set(load_json(ROOT / "hooks" / "b12-status.json")["prefetch"
 
 
 @pytest.fixture(scope="module")
-def loaded(fhir_server: str) -> str:
+def loaded(loaded_fhir_server: str) -> str:
     """The session's FHIR server with every fixture loaded as written (the service clock is 2026-09-01)."""
-    result = invoke("load-fixtures", "--fhir-base", fhir_server, "--token", BEARER, "--keep-dates")
-    assert result.exit_code == 0, result.output
-    return fhir_server
+    return loaded_fhir_server
 
 
 @pytest.fixture(scope="module")

@@ -8,25 +8,10 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fixture_tools import build_request, fixture_app, iter_fixture_calls
-from helpers import load_json, openapi_validator
+from helpers import KIND_TOPICS, load_json, openapi_validator
 
 FIXTURE_CALLS = list(iter_fixture_calls())
 IDS = [fixture.test_id for fixture in FIXTURE_CALLS]
-
-#: The fixtures' card-kind names (written from B12-RULES.md §5) -> the card's source.topic code.
-KIND_TOPICS = {
-    "treat-neuro": "deficient_neuro",
-    "treat": "deficient",
-    "order-mma": "indeterminate",
-    "order-b12": "not_tested",
-    "reassess-on-treatment": "reassess",
-    "motor-neuropathy-atypical": "pure_motor",
-    "folate-with-deficiency": "folate_deficient",
-    "folate-indeterminate": "folate_indeterminate",
-    "folate-untested-risk": "folate_not_tested_risk",
-    "folate-untested-info": "folate_not_tested",
-}
-
 
 def call_service(fixture) -> dict[str, Any]:
     response = fixture_app(fixture.evaluated_at).test_client().post(

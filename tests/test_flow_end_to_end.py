@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from fhir_server import BEARER, running_fhir_server
 from fixture_tools import FixtureCall, iter_fixture_calls
-from helpers import FIXED_NOW, ROOT, load_json
+from helpers import FIXED_NOW, KIND_TOPICS, ROOT, load_json
 from live_service import LiveService, invoke, running_service, service_config
-from test_fixtures import KIND_TOPICS
 
 from cds_service.dateshift import shift_dates
 
@@ -25,11 +24,9 @@ SHIFTED_NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def loaded(fhir_server: str) -> str:
-    """The session's FHIR server with every fixture loaded as written (the clock is fixed to evaluatedAt)."""
-    result = invoke("load-fixtures", "--fhir-base", fhir_server, "--token", BEARER, "--keep-dates")
-    assert result.exit_code == 0, result.output
-    return fhir_server
+def loaded(loaded_fhir_server: str) -> str:
+    """The session's FHIR server with every fixture loaded as written (the service clock is 2026-09-01)."""
+    return loaded_fhir_server
 
 
 @pytest.fixture(scope="module")
