@@ -125,7 +125,10 @@ def metrics() -> Any:
     """Serve the Prometheus metrics of every worker (no patient data; not for the public internet)."""
     if not current_app.config["METRICS_ENABLED"]:
         raise NotFound()
-    body, content_type = runtime().metrics.exposition()
+    try:
+        body, content_type = runtime().metrics.exposition()
+    except OSError as exc:  # the workers' metrics directory is gone or unreadable
+        raise ServiceUnavailable("metrics are unavailable: the metrics directory cannot be read") from exc
     return current_app.response_class(body, content_type=content_type)
 
 

@@ -70,7 +70,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     origins = settings["CORS_ORIGINS"]
-    CORS(app, origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
+    # Every path but /metrics: browsers (the sandbox, EHR web clients) call the API; no web page needs the
+    # service's operational counts, so a page open on the internal network may not read them.
+    CORS(app, resources={r"^/(?!metrics(/|$)).*": {}},
+         origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
          allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=86400)
     app.register_blueprint(api.bp)
     api.register_error_handlers(app)

@@ -44,13 +44,16 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: b
         # first imported (by create_app, before the fork), so the directory is set up first.
         given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         metrics_dir = Path(given or tempfile.mkdtemp(prefix="b12cds-metrics-"))
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        for stale in metrics_dir.glob("*.db"):
-            stale.unlink()  # an earlier run's counts must not be added to this run's
+        try:
+            _prepare_metrics_dir(str(metrics_dir))
+        except OSError as exc:
+            raise click.ClickException(f"PROMETHEUS_MULTIPROC_DIR {metrics_dir}: {exc}") from exc
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         if not given:  # ours: removed when this process exits; the workers inherit the hook, hence the pid
             master = os.getpid()
             atexit.register(lambda: shutil.rmtree(metrics_dir, ignore_errors=True) if os.getpid() == master else None)
+    else:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one process: it counts in memory
     try:
         app = create_app()
     except ConfigError as exc:
@@ -141,6 +144,26 @@ def _only_patient(resources: list[dict[str, Any]]) -> str:
     if len(ids) != 1:
         raise click.ClickException(f"the bundle holds {len(ids)} patients; choose one with --patient")
     return str(ids[0])
+
+
+#: The files prometheus_client writes in PROMETHEUS_MULTIPROC_DIR (and nothing else there is ours to delete).
+MULTIPROCESS_FILES = ("counter_*.db", "gauge_*.db", "histogram_*.db", "summary_*.db")
+
+
+def _prepare_metrics_dir(path: str) -> None:
+    """Create the workers' metrics directory if needed and remove an earlier run's files from it.
+
+    Kept out of ``metrics``: importing prometheus_client before the directory is set would fix its mode.
+
+    :raises OSError: the directory cannot be created or written.
+    """
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(f"{directory} is not writable")
+    for pattern in MULTIPROCESS_FILES:
+        for stale in directory.glob(pattern):
+            stale.unlink()  # an earlier run's counts must not be added to this run's
 
 
 class _Gunicorn:

@@ -27,7 +27,8 @@ DEFAULT_USER = "Practitioner/example"
 
 @click.command("load-fixtures")
 @click.option("--fhir-base", required=True, help="FHIR R4 base URL, e.g. http://localhost:8081/fhir.")
-@click.option("--token", help="Bearer token for the FHIR server.")
+@click.option("--token", envvar="B12CDS_FHIR_TOKEN", show_envvar=True,
+              help="Bearer token for the FHIR server (better from the environment: not in ps or shell history).")
 @click.option("--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Fixture directory (default: the packaged fixtures, else the checkout's fhir_fixtures/).")
 @click.option("--scenario", "names", multiple=True, help="Load only this scenario (repeatable; default: all).")
@@ -106,7 +107,9 @@ def _count(number: int, noun: str) -> str:
 @click.option("--service", "service_id", help="Service id, when several services answer the hook.")
 @click.option("--prefetch/--no-prefetch", default=True, show_default=True,
               help="Run the service's prefetch templates like an EHR, or send none (the service fetches all).")
-@click.option("--token", help="Bearer token for the FHIR server; also sent to the service as fhirAuthorization.")
+@click.option("--token", envvar="B12CDS_FHIR_TOKEN", show_envvar=True,
+              help="Bearer token for the FHIR server; also sent to the service as fhirAuthorization "
+                   "(better from the environment: not in ps or shell history).")
 @click.option("--fhir-server-for-service", help="fhirServer sent to the service, when it reaches the FHIR server "
                                                 "by another URL (docker-compose: http://hapi:8080/fhir).")
 @click.option("--user", "user_id", default=DEFAULT_USER, show_default=True, help="context.userId.")

@@ -10,9 +10,10 @@ counts to files in that directory and ``/metrics`` adds up all the workers' file
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -35,6 +36,23 @@ INDICATORS = frozenset({"info", "warning", "critical"})
 OUTCOMES = frozenset({"accepted", "overridden"})
 SOURCES = frozenset({"provided", "fetched", "failed"})
 FETCH_FAILURES = frozenset({*FAILURE_REASONS, UNEXPECTED})
+
+
+def _never_raises(record: Callable[..., None]) -> Callable[..., None]:
+    """Make a recording method log its first failure and carry on: a metric must never fail a hook call."""
+    failed_once: list[bool] = []
+
+    @functools.wraps(record)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            record(*args, **kwargs)
+        except Exception:  # e.g. an unwritable PROMETHEUS_MULTIPROC_DIR (OSError)
+            if not failed_once:
+                failed_once.append(True)
+                log.warning("metrics: %s failed; counts are incomplete (logged once)", record.__name__,
+                            exc_info=True)
+
+    return guarded
 
 
 class Metrics:
@@ -69,10 +87,12 @@ class Metrics:
         self.feedback_writes = Counter("b12cds_feedback_writes", "Feedback items stored, or ignored as duplicates.",
                                        ["service", "result"], registry=registry)
 
+    @_never_raises
     def http_request(self, endpoint: str | None, method: str, status: int) -> None:
         """Count one HTTP request by route name (never its path: unknown URLs are 'unmatched')."""
         self.http_requests.labels(endpoint or "unmatched", _one_of(method, METHODS), str(status)).inc()
 
+    @_never_raises
     def hook_call(self, service_id: str | None, status: int, seconds: float,
                   cards: Sequence[Mapping[str, Any]] | None) -> None:
         """Count one hook call, its time and the cards it returned."""
@@ -84,6 +104,7 @@ class Metrics:
             self.cards.labels(service, _one_of(card.get("indicator"), INDICATORS),
                               _one_of(kind, self._card_kinds)).inc()
 
+    @_never_raises
     def feedback(self, service_id: str, outcomes: Iterable[str], stored: int, duplicates: int) -> None:
         """Count feedback items by outcome, and how many were stored or were duplicates."""
         service = _one_of(service_id, self._services)
@@ -92,6 +113,7 @@ class Metrics:
         self.feedback_writes.labels(service, "stored").inc(stored)
         self.feedback_writes.labels(service, "duplicate").inc(duplicates)
 
+    @_never_raises
     def fhir_fetch(self, resource_type: str, seconds: float, failure: str | None) -> None:
         """Count one FHIR read or search (the data layer's ``FetchObserver``)."""
         kind = _one_of(resource_type, self._resource_types)
@@ -99,6 +121,7 @@ class Metrics:
         if failure is not None:
             self.fhir_fetch_failures.labels(kind, _one_of(failure, FETCH_FAILURES)).inc()
 
+    @_never_raises
     def prefetch_key(self, service_id: str, source: str) -> None:
         """Count where one prefetch key's data came from (the data layer's ``FetchObserver``)."""
         self.prefetch_keys.labels(_one_of(service_id, self._services), _one_of(source, SOURCES)).inc()

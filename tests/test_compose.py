@@ -145,6 +145,8 @@ def test_the_in_network_mini_ehr_calls_the_cds_service():
     service = urlsplit(context.params["service_url"])
     assert (service.hostname, str(service.port)) == ("cds", container_port("cds"))
     assert fire["depends_on"]["cds"]["condition"] == "service_healthy"
+    assert fire["depends_on"]["loader"]["condition"] == "service_completed_successfully"  # patients loaded first
+    assert SERVICES["loader"].get("restart") == "no"  # a one-shot job: "completed" must be reachable
 
 
 def test_dependencies_exist_and_a_healthy_condition_has_a_health_check():
@@ -165,8 +167,9 @@ def test_cds_uses_the_images_own_health_check():
 
 
 def test_published_ports():
-    assert SERVICES["hapi"]["ports"] == ["8081:8080"]
-    assert SERVICES["cds"]["ports"] == ["8080:8080"]
+    # loopback of the host only: the stack runs without authentication
+    assert SERVICES["hapi"]["ports"] == ["127.0.0.1:8081:8080"]
+    assert SERVICES["cds"]["ports"] == ["127.0.0.1:8080:8080"]
     [exposed] = dockerfile_stages()[-1].all("EXPOSE")
     assert exposed == container_port("cds")
     assert "ports" not in SERVICES["postgres"]  # reached by the cds container only

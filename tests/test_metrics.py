@@ -230,6 +230,87 @@ def test_serve_wipes_the_workers_metrics_directory_and_marks_dead_workers(monkey
     assert callable(GUNICORN_OPTIONS["child_exit"])
 
 
+def test_serve_deletes_only_prometheus_files_in_the_metrics_directory(monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, "_Gunicorn", FakeGunicorn)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name in ("counter_1.db", "histogram_1.db", "gauge_livesum_1.db", "feedback.db", "notes.txt"):
+        (shared / name).write_bytes(b"x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+    env = {"CDS_AUTH_REQUIRED": "false", "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path}/fb.sqlite3"}
+    assert CliRunner().invoke(cli.main, ["serve"], env=env).exit_code == 0
+    assert sorted(path.name for path in shared.iterdir()) == ["feedback.db", "notes.txt"]  # an operator's files
+
+
+def test_serve_refuses_an_unusable_metrics_directory_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, "_Gunicorn", FakeGunicorn)
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "a-file" / "metrics"))
+    result = CliRunner().invoke(cli.main, ["serve"], env={"CDS_AUTH_REQUIRED": "false"})
+    assert result.exit_code == 1
+    assert f"Error: PROMETHEUS_MULTIPROC_DIR {tmp_path / 'a-file' / 'metrics'}:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_dev_mode_counts_in_memory_whatever_the_environment_says(monkeypatch, tmp_path):
+    ran = {}
+    monkeypatch.setattr("flask.Flask.run", lambda app, **options: ran.update(app=app))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))  # as in the container image
+    env = {"CDS_AUTH_REQUIRED": "false", "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path}/fb.sqlite3"}
+    assert CliRunner().invoke(cli.main, ["serve", "--dev"], env=env).exit_code == 0
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    with ran["app"].test_client() as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+
+
+class BrokenSeries:
+    """A metric whose storage fails, as an unwritable PROMETHEUS_MULTIPROC_DIR makes it fail."""
+
+    def labels(self, *values):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_metric_that_cannot_be_written_never_fails_a_hook_call(app, client, caplog):
+    metrics = app.extensions["b12cds"].metrics
+    for name in ("http_requests", "hook_calls", "hook_call_duration", "cards", "prefetch_keys"):
+        setattr(metrics, name, BrokenSeries())
+    for _ in range(2):
+        response = client.post("/cds-services/b12-status", json=load_json(FIXTURE_REQUEST))
+        assert response.status_code == 200
+        assert [card["indicator"] for card in response.get_json()["cards"]] == ["critical"]
+    assert client.get("/healthz").status_code == 200
+    failures = [r for r in caplog.records if "metrics:" in r.getMessage()]
+    assert {r.getMessage().split()[1] for r in failures} == {"http_request", "hook_call", "prefetch_key"}
+    assert len(failures) == 3  # each logged once, not once per call
+
+
+def test_a_fetch_is_not_failed_by_a_failing_observer():
+    from cds_service.data.observer import observed
+
+    class Exploding:
+        def fhir_fetch(self, *args):
+            raise OSError("disk full")
+
+    assert observed(Exploding(), "Patient/1", lambda: {"resourceType": "Patient"}) == {"resourceType": "Patient"}
+
+
+def test_metrics_that_cannot_be_read_are_a_503_operation_outcome(app, client, monkeypatch):
+    def unreadable():
+        raise OSError("gone")
+
+    monkeypatch.setattr(app.extensions["b12cds"].metrics, "exposition", unreadable)
+    response = client.get("/metrics")
+    assert response.status_code == 503
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_browsers_may_call_the_api_but_not_read_the_metrics(client):
+    origin = {"Origin": "https://sandbox.cds-hooks.org"}
+    assert client.get("/cds-services", headers=origin).headers["Access-Control-Allow-Origin"]
+    assert "Access-Control-Allow-Origin" not in client.get("/metrics", headers=origin).headers
+
+
 def test_serve_makes_a_metrics_directory_when_none_is_given(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "_Gunicorn", FakeGunicorn)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # empty: as good as unset

@@ -7,6 +7,7 @@ free of patient data by construction: a resource type, seconds, a failure reason
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -61,4 +62,5 @@ def observed(observer: FetchObserver, query: str, fetch: Callable[..., T], *args
         failure = exc.reason
         raise
     finally:
-        observer.fhir_fetch(resource_type(query), time.perf_counter() - started, failure)
+        with contextlib.suppress(Exception):  # counting a fetch must never fail (or un-fail) the fetch itself
+            observer.fhir_fetch(resource_type(query), time.perf_counter() - started, failure)
