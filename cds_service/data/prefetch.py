@@ -112,8 +112,11 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
     provided = request.prefetch or {}
     failures: dict[str, str] = {}
     pending: dict[str, Future[Any]] = {}
+    reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
     for key, template in service.prefetch.items():
         query = fill_template(template, call)
+        if READ_QUERY.match(query):
+            reads.add(key)
         if key in provided:
             outcome = _use_provided(key, query, provided[key], call.context.patientId)
             if outcome.resources is not None:
@@ -128,7 +131,6 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
             continue
         failures.pop(key, None)
         pending[key] = settings.executor.submit(observed, settings.observer, query, _fetch, client, query)
-    reads = {key for key, template in service.prefetch.items() if READ_QUERY.match(fill_template(template, call))}
     _collect(pending, deadline, data, failures, call.context.patientId, reads)
     _fetch_medications(data, client, settings, deadline)
     _report_sources(settings.observer, service, data, failures)
