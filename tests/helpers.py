@@ -84,3 +84,29 @@ KIND_TOPICS = {
     "folate-untested-risk": "folate_not_tested_risk",
     "folate-untested-info": "folate_not_tested",
 }
+
+
+def post_overlapping_feedback(apps: list[Any], threads: int, per_thread: int,
+                              item: Any) -> tuple[list[str], list[int]]:
+    """Post feedback from ``threads`` threads (thread i to ``apps[i % len(apps)]``) with duplicates across threads.
+
+    Each thread posts its own cards and, with each, one card that every other thread posts too.
+    Return the distinct card uuids and every response status.
+    """
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    cards = [str(uuid.uuid4()) for _ in range(threads * per_thread)]
+
+    def post_all(offset: int) -> list[int]:
+        client = apps[offset % len(apps)].test_client()
+        statuses = []
+        for index in range(per_thread):
+            own, shared = cards[offset * per_thread + index], cards[(index % threads) * per_thread]
+            response = client.post("/cds-services/b12-status/feedback", json={"feedback": [item(own), item(shared)]})
+            statuses.append(response.status_code)
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        statuses = [status for result in pool.map(post_all, range(threads)) for status in result]
+    return cards, statuses

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from concurrent.futures import ThreadPoolExecutor
+from helpers import post_overlapping_feedback
 
 from cds_service import create_app
 
@@ -18,21 +17,7 @@ def item(card: str) -> dict:
 
 def test_concurrent_feedback_is_stored_exactly_once_and_survives_a_restart(app_config):
     app = create_app(app_config)
-    cards = [str(uuid.uuid4()) for _ in range(THREADS * ITEMS_PER_THREAD)]
-
-    def post_all(offset: int) -> list[int]:
-        client = app.test_client()
-        statuses = []
-        # each thread posts its own items, then every other thread's first item again (duplicates)
-        for index in range(ITEMS_PER_THREAD):
-            own = cards[offset * ITEMS_PER_THREAD + index]
-            shared = cards[(index % THREADS) * ITEMS_PER_THREAD]
-            response = client.post("/cds-services/b12-status/feedback", json={"feedback": [item(own), item(shared)]})
-            statuses.append(response.status_code)
-        return statuses
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        statuses = [status for result in pool.map(post_all, range(THREADS)) for status in result]
+    cards, statuses = post_overlapping_feedback([app], THREADS, ITEMS_PER_THREAD, item=item)
     assert set(statuses) == {200}
     assert app.extensions["b12cds"].store.count("b12-status") == len(cards)
 

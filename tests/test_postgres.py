@@ -22,6 +22,7 @@ import jwt
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import post_overlapping_feedback
 from postgres_server import PostgresServer, find_bin_dir, running_postgres
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -149,21 +150,7 @@ def test_two_app_instances_share_the_store(pg_config, make_app):
 
 def test_concurrent_feedback_from_two_instances_is_stored_exactly_once(pg_config, make_app):
     apps = [make_app(pg_config), make_app(pg_config)]
-    per_thread = 15
-    cards = [str(uuid.uuid4()) for _ in range(THREADS * per_thread)]
-
-    def post_all(offset: int) -> list[int]:
-        client = apps[offset % 2].test_client()
-        statuses = []
-        # each thread posts its own items and, every time, one that all the other threads post too
-        for index in range(per_thread):
-            own, shared = cards[offset * per_thread + index], cards[(index % THREADS) * per_thread]
-            response = client.post("/cds-services/b12-status/feedback", json={"feedback": [item(own), item(shared)]})
-            statuses.append(response.status_code)
-        return statuses
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        statuses = [status for result in pool.map(post_all, range(THREADS)) for status in result]
+    cards, statuses = post_overlapping_feedback(apps, THREADS, per_thread=15, item=item)
     assert set(statuses) == {200}
     rows = apps[1].extensions["b12cds"].store.rows("b12-status")
     assert sorted(row["card_uuid"] for row in rows) == sorted(cards)
