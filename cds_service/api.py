@@ -99,7 +99,7 @@ def feedback(service_id: str) -> Any:
     """Store the clinician's feedback on cards (CDS Hooks 2.0 feedback)."""
     rt = runtime()
     service = rt.registry.get(service_id)
-    items = parse_feedback(_json_body()).feedback
+    items = parse_feedback(_json_body(), current_app.config["MAX_FEEDBACK_ITEMS"]).feedback
     stored, duplicates = rt.store.add(service.id, list(items))
     g.feedback = {"feedbackStored": stored, "feedbackDuplicates": duplicates}
     rt.metrics.feedback(service.id, [item.outcome for item in items], stored, duplicates)
@@ -139,7 +139,21 @@ def openapi() -> Any:
 
 
 def _json_body() -> Any:
-    return decode_json_body(request.get_data(cache=False), request.headers.get("Content-Type"), runtime().limits)
+    return decode_json_body(_body_bytes(), request.headers.get("Content-Type"), runtime().limits)
+
+
+def _body_bytes() -> bytes:
+    """The request body, or 413 when it is over MAX_CONTENT_LENGTH however it was sent.
+
+    With a Content-Length over the limit Werkzeug refuses at once; a chunked body (no Content-Length) it reads
+    up to the limit and silently stops there, so one more byte past the limit means the body was too large.
+    """
+    raw = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    chunked = limit is not None and request.content_length is None and len(raw) >= limit
+    if chunked and request.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    return raw
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -178,6 +178,8 @@ def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # whatever else the decoder refuses, e.g. an integer over 4,300 digits
+        raise InvalidRequest("body is not valid JSON: a number is too long to read") from exc
     if _depth_exceeds(value, limits.max_depth):
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels")
     return value
