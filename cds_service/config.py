@@ -36,6 +36,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "MAX_JSON_DEPTH": (64, "Deepest JSON nesting accepted in a request body (400 beyond)."),
     "MAX_PREFETCH_KEYS": (32, "Most prefetch keys accepted in one hook call (413 beyond)."),
     "MAX_RESOURCES": (10_000, "Most resources (prefetch entries and draft orders) in one hook call (413 beyond)."),
+    "MAX_FEEDBACK_ITEMS": (1000, "Most feedback items accepted in one feedback request (413 beyond)."),
     "LOG_CARDS": (False, "Log the cards returned (they describe a patient): off unless you need it."),
     "LOG_LEVEL": ("INFO", "Python logging level."),
     "LOG_FORMAT": ("json", "'json' (one JSON object per line, for log collectors) or 'text'."),
@@ -96,7 +97,7 @@ def _check(config: dict) -> None:
         raise ConfigError(f"REPLAY_CACHE must be 'database' or 'memory', got {config['REPLAY_CACHE']!r}")
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {config['LOG_FORMAT']!r}")
-    for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES",
+    for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES", "MAX_FEEDBACK_ITEMS",
                 "FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
                 "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY"):
         if not isinstance(config[key], int | float) or config[key] <= 0:

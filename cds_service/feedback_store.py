@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -47,6 +48,10 @@ feedback_table = Table(
 )
 
 
+#: Dialects with INSERT ... ON CONFLICT DO NOTHING ... RETURNING: a whole request in one statement.
+SKIP_DUPLICATES = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
 class FeedbackStore:
     """Stores feedback items idempotently."""
 
@@ -67,18 +72,35 @@ class FeedbackStore:
         return cls(create_engine(url, **options))
 
     def add(self, service_id: str, items: list[Feedback], received: datetime | None = None) -> tuple[int, int]:
-        """Store the items; return (newly stored, duplicates ignored)."""
+        """Store the items in one transaction; return (newly stored, duplicates ignored).
+
+        SQLite and PostgreSQL insert every row in one statement that skips rows already stored (``ON CONFLICT
+        DO NOTHING``, the unique dedupe_key) and returns those it stored; other databases take a row at a time.
+        """
         received = received or datetime.now(UTC)
+        rows = list({row["dedupe_key"]: row for row in (_row(service_id, item, received) for item in items)}.values())
+        if not rows:
+            return 0, len(items)
+        dialect = self.engine.dialect.name
+        if dialect in SKIP_DUPLICATES:
+            statement = SKIP_DUPLICATES[dialect](feedback_table).on_conflict_do_nothing(
+                index_elements=["dedupe_key"]).returning(feedback_table.c.dedupe_key)
+            with self.engine.begin() as connection:
+                stored = len(connection.execute(statement, rows).all())
+        else:
+            stored = self._add_one_by_one(rows)
+        return stored, len(items) - stored
+
+    def _add_one_by_one(self, rows: list[dict]) -> int:
         stored = 0
-        for item in items:
-            row = _row(service_id, item, received)
+        for row in rows:
             try:
                 with self.engine.begin() as connection:
                     connection.execute(insert(feedback_table).values(**row))
                 stored += 1
             except IntegrityError:
                 pass  # the same feedback was stored before (unique dedupe_key)
-        return stored, len(items) - stored
+        return stored
 
     def count(self, service_id: str | None = None) -> int:
         """Count stored items, for one service or all."""

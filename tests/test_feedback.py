@@ -77,3 +77,39 @@ def test_invalid_feedback_is_400_naming_the_field(client, app, body, field):
 
 def test_feedback_for_an_unknown_service_is_404(client):
     assert post(client, {"feedback": [accepted()]}, service="nope").status_code == 404
+
+
+@pytest.mark.parametrize(("item", "field"), [
+    ({**overridden(), "overrideReason": {"userComment": "given \ud800 in clinic"}},
+     "feedback[0].overrideReason.userComment"),
+    ({**overridden(), "overrideReason": {"reason": {"code": "x", "display": "\udfff"}}},
+     "feedback[0].overrideReason.reason.display"),
+    ({**accepted(), "acceptedSuggestions": [{"id": "s\ud800"}]}, "feedback[0].acceptedSuggestions[0].id"),
+])
+def test_text_that_is_not_valid_unicode_is_400_naming_the_field(client, app, item, field):
+    """A lone surrogate (JSON "\\ud800") cannot be stored as UTF-8: refused, never a 500 at the insert."""
+    response = client.post("/cds-services/b12-status/feedback", json={"feedback": [item]})
+    assert response.status_code == 400
+    outcome = response.get_json()
+    assert outcome["issue"][0]["expression"] == [field]
+    assert app.extensions["b12cds"].store.count() == 0
+
+
+def test_more_feedback_items_than_the_limit_is_413(app_config):
+    app = create_app({**app_config, "MAX_FEEDBACK_ITEMS": 3})
+    items = [accepted(when=f"2026-09-01T09:0{i}:00Z") for i in range(4)]
+    response = post(app.test_client(), {"feedback": items})
+    assert response.status_code == 413
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["expression"] == ["feedback"]
+    assert "at most 3" in outcome["issue"][0]["diagnostics"]
+    assert app.extensions["b12cds"].store.count() == 0
+    assert post(app.test_client(), {"feedback": items[:3]}).get_json() == {"stored": 3, "duplicates": 0}
+
+
+def test_many_feedback_items_are_stored_in_one_go_with_duplicates_counted(client, app):
+    items = [accepted(card=f"8f0e8b1c-2b7a-4f5e-9c1d-{i:012d}") for i in range(200)]
+    assert post(client, {"feedback": items[:50]}).get_json() == {"stored": 50, "duplicates": 0}
+    assert post(client, {"feedback": items + items[:1]}).get_json() == {"stored": 150, "duplicates": 51}
+    assert app.extensions["b12cds"].store.count("b12-status") == 200

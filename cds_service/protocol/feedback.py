@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from .request import NonEmpty, _validate
+from ..errors import InvalidRequest, PayloadTooLarge
+from .request import NonEmpty, _validate, field_path
 
 
 class _Incoming(BaseModel):
@@ -69,6 +70,43 @@ class FeedbackRequest(_Incoming):
     feedback: list[Feedback] = Field(min_length=1)
 
 
-def parse_feedback(body: Any) -> FeedbackRequest:
-    """Validate a decoded feedback body, or raise InvalidRequest naming the field."""
+#: Feedback items one request may carry (413 beyond): an EHR sends a few at a time.
+DEFAULT_MAX_ITEMS = 1000
+
+
+def parse_feedback(body: Any, max_items: int = DEFAULT_MAX_ITEMS) -> FeedbackRequest:
+    """Validate a decoded feedback body, or raise InvalidRequest naming the field (413 for too many items)."""
+    items = body.get("feedback") if isinstance(body, dict) else None
+    if isinstance(items, list) and len(items) > max_items:
+        raise PayloadTooLarge(f"feedback holds {len(items)} items; at most {max_items} are accepted in one request",
+                              expression=["feedback"])
+    unencodable = _unencodable_text(body)
+    if unencodable is not None:
+        raise InvalidRequest(f"{unencodable}: text must be valid Unicode (a lone surrogate cannot be stored)",
+                             expression=[unencodable])
     return _validate(FeedbackRequest, body, prefix="")
+
+
+def _unencodable_text(body: Any) -> str | None:
+    """The path of the first string (or member name) that has no UTF-8 form, e.g. a lone surrogate."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(body, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, str) and not _encodes(node):
+            return field_path("", loc) or "body"
+        if isinstance(node, dict):
+            for name, value in reversed(node.items()):
+                if not _encodes(name):
+                    return field_path("", loc) or "body"
+                stack.append((value, (*loc, name)))
+        elif isinstance(node, list):
+            stack.extend((value, (*loc, index)) for index, value in reversed(list(enumerate(node))))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
