@@ -91,6 +91,8 @@ def call_service(service_id: str) -> Any:
                             evaluators=rt.evaluators)
     body = to_json(CDSResponse(cards=cards))
     g.cards = body["cards"]
+    if rt.shown is not None:
+        rt.shown.record(service.id, g.hook_instance, body["cards"], rt.clock())
     return jsonify(body)
 
 

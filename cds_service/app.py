@@ -28,6 +28,7 @@ from .registry import default_hooks_dir, load_registry
 from .runtime import Runtime
 from .security import Authenticator, InMemoryReplayCache
 from .security.sql_replay import SqlReplayCache
+from .shown_cards import ShownCards
 
 log = logging.getLogger("cds_service")
 
@@ -60,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         fetch_settings=_fetch_settings(settings, metrics),
         evaluators=evaluators,
         metrics=metrics,
+        shown=ShownCards(store.engine),
         authenticator=authenticator,
         public_base_url=(settings["PUBLIC_BASE_URL"] or "").rstrip("/"),
         limits=RequestLimits(max_depth=int(settings["MAX_JSON_DEPTH"]),
@@ -136,3 +138,8 @@ def _fetch_settings(settings: Mapping[str, Any], metrics: Metrics) -> FetchSetti
 
 def _default_database(app: Flask) -> str:
     return f"sqlite:///{Path(app.instance_path) / 'feedback.sqlite3'}"
+
+
+def default_database_url() -> str:
+    """The feedback database the service uses when FEEDBACK_DATABASE_URL is not set (for the commands)."""
+    return _default_database(Flask("cds_service", instance_relative_config=True))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Integer,
@@ -45,6 +46,23 @@ feedback_table = Table(
     Column("override_comment", Text),
     Column("outcome_time", DateTime(timezone=True), nullable=False),
     Column("received_time", DateTime(timezone=True), nullable=False),
+)
+
+#: The cards each hook call returned (or withheld as a repeat), so feedback can be joined to what was shown.
+#: No patient data: the call's hookInstance, the service, the card's uuid, kind and indicator, the time, and the
+#: suggestions' uuids with their fixed labels (card texts, never patient values). Written by ``shown_cards``.
+cards_shown_table = Table(
+    "cds_cards_shown",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hook_instance", String(64), nullable=False),
+    Column("service_id", String(128), nullable=False, index=True),
+    Column("card_uuid", String(36), nullable=False, index=True),
+    Column("kind", String(64), nullable=False),  # source.topic.code, "" when the card has none
+    Column("indicator", String(16), nullable=False),
+    Column("suggestions", Text, nullable=False),  # JSON object: suggestion uuid -> label
+    Column("suppressed", Boolean, nullable=False, default=False),  # withheld as a repeat (never shown)
+    Column("shown_time", DateTime(timezone=True), nullable=False, index=True),
 )
 
 

@@ -14,6 +14,7 @@ from .metrics import Metrics
 from .protocol.request import RequestLimits
 from .registry import ServiceRegistry
 from .security import Authenticator
+from .shown_cards import ShownCards
 
 
 def _utc_now() -> datetime:
@@ -38,6 +39,7 @@ class Runtime:
     clock: Callable[[], datetime] = _utc_now  # injectable so fixtures see a fixed "today"
     new_uuid: Callable[[], str] = _new_uuid  # injectable so golden responses are stable
     metrics: Metrics = field(default_factory=lambda: Metrics(()))  # the app's own registry
+    shown: ShownCards | None = None  # records the cards returned (None: not recorded)
 
     def today(self) -> date:
         """Return the date the rules reason from."""

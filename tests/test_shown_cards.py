@@ -1,0 +1,51 @@
+"""Every card a hook call returns is recorded (no patient data), and recording never fails a call."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from helpers import FIXED_NOW, FIXTURES, load_json
+from sqlalchemy import select, text
+
+from cds_service.feedback_store import cards_shown_table
+
+SCENARIO = FIXTURES / "folic_acid_ordered_b12_deficient"
+
+
+def shown_rows(app) -> list[dict]:
+    with app.extensions["b12cds"].store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(select(cards_shown_table))]
+
+
+def test_the_cards_of_a_call_are_recorded_without_patient_data(client, app):
+    request = load_json(SCENARIO / "folic-acid-safety-select.request.json")
+    response = client.post("/cds-services/folic-acid-safety-select", json=request)
+    assert response.status_code == 200
+    [card] = response.get_json()["cards"]
+    [row] = shown_rows(app)
+    assert row["hook_instance"] == request["hookInstance"]
+    assert (row["service_id"], row["card_uuid"], row["kind"], row["indicator"], row["suppressed"]) == (
+        "folic-acid-safety-select", card["uuid"], "folate_deficient", "critical", False)
+    assert row["shown_time"].replace(tzinfo=FIXED_NOW.tzinfo) == FIXED_NOW
+    assert json.loads(row["suggestions"]) == {s["uuid"]: s["label"] for s in card["suggestions"]}
+    stored = json.dumps({key: str(value) for key, value in row.items()})
+    assert "fad-patient" not in stored and "fad-draft" not in stored
+
+
+def test_a_call_without_cards_records_nothing(client, app):
+    request = load_json(FIXTURES / "healthy_young_adult_nothing" / "b12-status.request.json")
+    assert client.post("/cds-services/b12-status", json=request).get_json() == {"cards": []}
+    assert shown_rows(app) == []
+
+
+def test_a_database_that_cannot_be_written_never_fails_the_call(client, app, caplog):
+    with app.extensions["b12cds"].store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE cds_cards_shown"))
+    request = load_json(SCENARIO / "folic-acid-safety-sign.request.json")
+    with caplog.at_level(logging.WARNING, logger="cds_service.shown_cards"):
+        for _ in range(3):
+            response = client.post("/cds-services/folic-acid-safety-sign", json=request)
+            assert response.status_code == 200 and len(response.get_json()["cards"]) == 1
+    warnings = [r for r in caplog.records if r.name == "cds_service.shown_cards"]
+    assert len(warnings) == 1 and "logged once" in warnings[0].getMessage()
