@@ -334,11 +334,19 @@ def test_a_name_naming_two_tests_is_not_guessed() -> None:
     )
 
 
-def test_invalid_relevant_observation_becomes_a_note() -> None:
+def test_an_unreadable_date_is_named_and_the_result_kept_without_a_date() -> None:
     broken = observation(id="bad", valueQuantity=quantity(150, "ng/L"), effectiveDateTime="yesterday")
     built = chart(observations=[broken])
-    assert built.labs == ()
-    assert built.notes[0].startswith("Observation/bad could not be read: effectiveDateTime")
+    assert [lab.issues for lab in built.labs] == [(DataIssue.NO_DATE,)]
+    assert built.notes == (
+        "Observation/bad: effectiveDateTime could not be read ('yesterday' is not a FHIR date)",)
+
+
+def test_defects_in_elements_the_rules_do_not_read_change_nothing() -> None:
+    clean = observation(id="ok", valueQuantity=quantity(150, "ng/L"), effectiveDateTime="2026-03-01")
+    noisy = {**clean, "category": {"coding": "laboratory"}, "note": "see lab", "performer": 7,
+             "extension": [{"url": 3}], "meta": {"tag": "x"}, "subject": "Patient/1"}
+    assert chart(observations=[noisy]) == chart(observations=[clean])
 
 
 def test_duplicate_observations_are_read_once() -> None:

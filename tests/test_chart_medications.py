@@ -129,21 +129,22 @@ def test_combination_named_in_text_wins_over_folic_acid() -> None:
     assert use.med_class is MedicationClass.B12_FOLATE_COMBINATION
 
 
-def test_invalid_referenced_medication_falls_back_to_the_display() -> None:
+def test_unreadable_medication_code_falls_back_to_the_display_and_is_named() -> None:
     medication = {"resourceType": "Medication", "id": "m", "code": "folic acid"}  # code must be a concept
     request = medication_request(
         medicationReference={"reference": "Medication/m", "display": "Folic acid 5 mg"}
     )
     built = chart(medication_requests=[request], medications={"Medication/m": medication})
     assert [u.med_class for u in built.medications] == [MedicationClass.FOLIC_ACID]
-    assert built.notes[0].startswith("Medication/m could not be read: code")
+    assert built.notes == ("Medication/m: code could not be read (not an object)",)
 
 
-def test_invalid_relevant_request_becomes_a_note() -> None:
+def test_unreadable_start_is_named_and_the_record_kept_without_a_start() -> None:
     request = medication_request(METFORMIN, authoredOn="last week")
     built = chart(medication_requests=[request])
-    assert built.medications == ()
-    assert built.notes[0].startswith("MedicationRequest/mr-1 could not be read: authoredOn")
+    assert [(u.med_class, u.start) for u in built.medications] == [(MedicationClass.METFORMIN, None)]
+    assert built.notes == (
+        "MedicationRequest/mr-1: authoredOn could not be read ('last week' is not a FHIR date)",)
 
 
 # --- route and dose --------------------------------------------------------------------------------

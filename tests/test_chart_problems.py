@@ -62,10 +62,10 @@ def test_unrelated_condition_is_ignored() -> None:
     assert (built.problems, built.notes) == ((), ())
 
 
-def test_invalid_relevant_condition_becomes_a_note() -> None:
+def test_unreadable_onset_is_named_and_the_problem_kept() -> None:
     built = chart(conditions=[condition(NEUROPATHY, id="c9", onsetDateTime="last spring")])
-    assert built.problems == ()
-    assert built.notes[0].startswith("Condition/c9 could not be read: onsetDateTime")
+    assert [(p.category, p.onset) for p in built.problems] == [(ProblemCategory.NEUROPATHY, None)]
+    assert built.notes == ("Condition/c9: onsetDateTime could not be read ('last spring' is not a FHIR date)",)
 
 
 # --- statuses -------------------------------------------------------------------------------------
@@ -168,12 +168,19 @@ def test_patient_birth_date_may_be_partial(birth_date: str | None, expected: dat
     assert (built.patient.id, built.patient.sex, built.patient.birth_date) == ("pat-1", "female", expected)
 
 
-def test_invalid_patient_is_still_read_and_noted() -> None:
+def test_patient_defects_outside_the_read_elements_are_not_mentioned() -> None:
     built = chart(
-        patient={"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950", "bogus": 1}
+        patient={"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950", "bogus": 1,
+                 "name": "Smith", "telecom": {"value": 5}}
     )
     assert built.patient is not None and built.patient.sex == "male"
-    assert built.notes[0].startswith("Patient/p could not be read: bogus")
+    assert built.notes == ()
+
+
+def test_unreadable_birth_date_is_named() -> None:
+    built = chart(patient={"resourceType": "Patient", "id": "p", "birthDate": 1950})
+    assert built.patient is not None and built.patient.birth_date is None
+    assert built.notes == ("Patient/p: birthDate could not be read (not a date string)",)
 
 
 def test_no_patient_and_missing_data_sets_are_passed_on() -> None:

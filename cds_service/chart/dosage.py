@@ -8,7 +8,7 @@ from datetime import date
 from cds_service.knowledge import Knowledge, normalise_text
 
 from .facts import Route
-from .fhir_types import JSON, as_dict, as_list, as_number, as_str, codings, period_date
+from .fhir_types import JSON, as_dict, as_items, as_number, as_str, codings, period_date
 from .matching import match_concept
 from .med_concepts import Product
 from .quantities import Unit, quantity_units, unit_multiplier
@@ -17,7 +17,7 @@ from .strength import Strength, named_strength
 
 def dosages(resource: JSON) -> list[JSON]:
     """Return MedicationRequest.dosageInstruction or MedicationStatement.dosage."""
-    lines = as_list(resource.get("dosageInstruction")) or as_list(resource.get("dosage"))
+    lines = as_items(resource.get("dosageInstruction")) or as_items(resource.get("dosage"))
     return [as_dict(line) for line in lines]
 
 
@@ -81,7 +81,7 @@ def daily_dose_mg(lines: list[JSON], kb: Knowledge, strength: Strength | None) -
 def _line_dose_mg(line: JSON, kb: Knowledge, strength: Strength | None) -> float | None:
     """Return one dosage line's mg per day: dose in mg times administrations per day."""
     per_day = _per_day(as_dict(line.get("timing")), kb)
-    for dose_and_rate in map(as_dict, as_list(line.get("doseAndRate"))):
+    for dose_and_rate in map(as_dict, as_items(line.get("doseAndRate"))):
         quantity = as_dict(dose_and_rate.get("doseQuantity"))
         amount, units = as_number(quantity.get("value")), quantity_units(quantity)
         if amount is None or per_day is None:

@@ -110,6 +110,7 @@ class Route(StrEnum):
     ORAL = "oral"
     NASAL = "nasal"
     SUBLINGUAL = "sublingual"
+    INJECTION = "injection"  # parenteral, route not stated: the product is an injectable form (§7)
     OTHER = "other"
     UNKNOWN = "unknown"
 
@@ -129,6 +130,7 @@ class MedicationUse:
     is_draft: bool = False  # from the hook's draftOrders, not yet on the server
     source_ref: str = ""  # "MedicationRequest/<id>" or "MedicationStatement/<id>"
     matched_by: str = ""  # "rxnorm:6809", "atc:A10BA02", "text:glucophage": how it was recognised
+    unread: tuple[str, ...] = ()  # elements of the record that could not be read ("dosageInstruction")
 
 
 class ProblemCategory(StrEnum):
@@ -167,6 +169,8 @@ class Problem:
     active: bool  # counts now: clinically active and not refuted / entered-in-error
     source_ref: str = ""
     matched_by: str = ""
+    recorded: date | None = None  # Condition.recordedDate (an Observation: its date)
+    ended: bool = False  # an abatement is recorded: the problem is over
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class Patient:
     id: str
     sex: str | None  # FHIR Patient.gender as sent: male / female / other / unknown
     birth_date: date | None
+    deceased: bool = False  # deceasedBoolean true or a deceasedDateTime (B12-RULES.md §7)
 
 
 @dataclass(frozen=True)

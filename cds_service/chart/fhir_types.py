@@ -10,13 +10,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 JSON = dict[str, Any]
 
 # FHIR date / dateTime: year, optional month, optional day, optional time and zone.
 _FHIR_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T[0-9:.+\-Z]*)?)?)?$")
-_MAX_ERRORS = 3  # validation errors quoted in a chart note; the rest are counted
 
 
 def as_dict(value: object) -> JSON:
@@ -27,6 +24,17 @@ def as_dict(value: object) -> JSON:
 def as_list(value: object) -> list[Any]:
     """Return ``value`` if it is a JSON array, else an empty one."""
     return value if isinstance(value, list) else []
+
+
+def as_items(value: object) -> list[Any]:
+    """Return the items of a FHIR array; a lone object where an array belongs is read as one item.
+
+    Why: real EHRs send ``"coding": {...}`` or ``"category": {...}`` (B12-RULES.md §7, tolerant
+    reading); reading the object is the cautious choice, and ``elements.py`` names the defect.
+    """
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, dict) else []
 
 
 def as_str(value: object) -> str | None:
@@ -71,7 +79,7 @@ def parse_fhir_date(value: object, *, end_of_period: bool = False) -> date | Non
 
 def codings(concept: object) -> Iterator[tuple[str, str, str]]:
     """Yield (system, code, display) for each coding of a CodeableConcept that has a code."""
-    for coding in as_list(as_dict(concept).get("coding")):
+    for coding in as_items(as_dict(concept).get("coding")):
         code = as_str(as_dict(coding).get("code"))
         if code:
             yield as_str(coding.get("system")) or "", code, as_str(coding.get("display")) or ""
@@ -81,7 +89,7 @@ def concept_texts(concept: object) -> list[str]:
     """Return the human words of a CodeableConcept: its text, then each coding's display."""
     concept = as_dict(concept)
     texts = [as_str(concept.get("text"))]
-    texts += [as_str(as_dict(c).get("display")) for c in as_list(concept.get("coding"))]
+    texts += [as_str(as_dict(c).get("display")) for c in as_items(concept.get("coding"))]
     return [t for t in texts if t]
 
 
@@ -107,24 +115,3 @@ def resource_ref(resource: JSON) -> str:
 def period_date(period: object, key: str) -> date | None:
     """Return ``period[key]`` ("start" or "end") as a date; an end is read to its period's end."""
     return parse_fhir_date(as_dict(period).get(key), end_of_period=key == "end")
-
-
-def validation_problem(resource: JSON, model: type[BaseModel]) -> str | None:
-    """Validate ``resource`` against a fhir.resources R4B model; return a short reason or None."""
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        errors = exc.errors()
-        shown = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:_MAX_ERRORS]
-        )
-        more = f" (+{len(errors) - _MAX_ERRORS} more)" if len(errors) > _MAX_ERRORS else ""
-        return shown + more
-    except (ValueError, TypeError) as exc:  # fhir.resources raises these on odd shapes
-        return str(exc) or type(exc).__name__
-    return None
-
-
-def unreadable_note(resource: JSON, problem: str) -> str:
-    """Return the chart note for a relevant resource that failed R4 validation."""
-    return f"{resource_ref(resource)} could not be read: {problem}"

@@ -1,22 +1,22 @@
 """Observations -> LabResult facts (B12-RULES.md §2), units converted once.
 
 Cheap first: an Observation is identified from its raw codes before anything else, and only
-a relevant one is validated against the R4 model, so hundreds of unrelated results cost
-little. STALE is left to the rules, which own the lookback.
+a relevant one is read further. Nothing validates the whole resource: the elements read here
+are checked one by one (``elements.py``), so a defect elsewhere never hides a result (B12-RULES.md
+§7). STALE is left to the rules, which own the lookback.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from fhir.resources.R4B.observation import Observation
-
 from cds_service.knowledge import Knowledge
 
+from .elements import unreadable, unreadable_notes
 from .facts import Analyte, DataIssue, Interpretation, LabResult
 from .fhir_types import (
     JSON,
-    as_list,
+    as_items,
     as_str,
     codings,
     concept_label,
@@ -24,8 +24,6 @@ from .fhir_types import (
     parse_fhir_date,
     period_date,
     resource_ref,
-    unreadable_note,
-    validation_problem,
 )
 from .matching import match_codes, match_words
 from .quantities import quantity_units, read_measured, read_reference_range
@@ -95,7 +93,7 @@ def effective_date(resource: JSON) -> date | None:
 def interpretation(resource: JSON, kb: Knowledge) -> Interpretation | None:
     """Return the lab's own flag (v3 ObservationInterpretation L/LL/H/HH/N), if understood."""
     spec = kb.analytes.interpretation
-    for concept in as_list(resource.get("interpretation")):
+    for concept in as_items(resource.get("interpretation")):
         for system, code, _ in codings(concept):
             if system in spec.systems and code in spec.codes:
                 return Interpretation(spec.codes[code])
@@ -115,10 +113,9 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
         return None, ()
     analyte, code, ambiguity = identify(resource, kb)
     if analyte is None:
-        return None, (ambiguity,) if ambiguity else ()
-    problem = validation_problem(resource, Observation)
-    if problem:
-        return None, (unreadable_note(resource, problem),)
+        broken = {k: v for k, v in unreadable(resource).items() if k == "code"}
+        return None, (ambiguity,) if ambiguity else unreadable_notes(resource, broken, "not used")
+    defects = unreadable_notes(resource, unreadable(resource))
     spec = kb.analytes.analytes[analyte.value]
     table = kb.lab_units[analyte.value]
     implied = spec.impliedUnits.get(code)
@@ -143,7 +140,7 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
         source_ref=resource_ref(resource),
         code=code,
     )
-    return result, _unit_notes(result, measured.unit_note)
+    return result, (*defects, *_unit_notes(result, measured.unit_note))
 
 
 def _unit_notes(result: LabResult, unit_note: str) -> tuple[str, ...]:

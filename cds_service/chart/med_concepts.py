@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-
-from fhir.resources.R4B.medication import Medication
+from dataclasses import dataclass, replace
 
 from cds_service.knowledge import Knowledge
 
+from .elements import unreadable, unreadable_notes
 from .facts import MedicationClass
 from .fhir_types import (
     JSON,
     as_dict,
+    as_items,
     as_list,
     as_str,
     codings,
     concept_label,
     concept_texts,
     resource_ref,
-    validation_problem,
 )
-from .matching import match_codes, match_words
+from .matching import match_codes, match_concept, match_words
 
 _MEDICATION_REF = re.compile(r"(?:^|/)(Medication/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 _CLASS_NAMES = frozenset(c.value for c in MedicationClass)
@@ -52,6 +51,7 @@ class Product:
     ingredients: tuple[Ingredient, ...] = ()
     display: str = ""
     note: str | None = None  # why the product could only be read in part
+    form: JSON | None = None  # Medication.form (dose form), when a Medication was found
 
 
 def resolve_product(resource: JSON, medications: Mapping[str, JSON]) -> Product:
@@ -66,11 +66,9 @@ def resolve_product(resource: JSON, medications: Mapping[str, JSON]) -> Product:
         note = f"{resource_ref(resource)}: medication {target or '(no reference)'} could not be resolved"
         note += f"; recognised by its display text '{display}' only" if display else ""
         return Product({}, (display,) if display else (), display=display, note=note)
-    problem = validation_problem(medication, Medication) if not target.startswith("#") else None
-    if problem:
-        note = f"{target} could not be read: {problem}; recognised by its display text only"
-        return Product({}, (display,) if display else (), display=display, note=note)
-    return _product_of(medication, display)
+    product = _product_of(medication, display)
+    notes = unreadable_notes(medication, unreadable(medication))
+    return replace(product, note="; ".join(notes)) if notes else product
 
 
 def _find_medication(resource: JSON, target: str, medications: Mapping[str, JSON]) -> JSON | None:
@@ -91,12 +89,24 @@ def _product_of(medication: JSON, display: str) -> Product:
     concept = as_dict(medication.get("code"))
     ingredients = tuple(
         Ingredient(as_dict(item.get("itemCodeableConcept")), as_dict(item.get("strength")))
-        for item in map(as_dict, as_list(medication.get("ingredient")))
+        for item in map(as_dict, as_items(medication.get("ingredient")))
     )
     texts = [*concept_texts(concept), *([display] if display else [])]
     texts += [t for i in ingredients for t in concept_texts(i.concept)]
     label = concept_label(concept) or display or " + ".join(concept_label(i.concept) for i in ingredients)
-    return Product(concept, tuple(texts), ingredients, label)
+    form = as_dict(medication.get("form"))
+    return Product(concept, tuple(texts), ingredients, label, form=form)
+
+
+def is_injectable(kb: Knowledge, product: Product) -> bool:
+    """True when the product is an injectable dose form: its Medication.form, else its name.
+
+    Why: B12-RULES.md §7 - with no dosage, an injectable B12 product ("Vitamin B 12 5 MG/ML
+    Injectable Solution", Medication.form "Injection") is injected replacement.
+    """
+    if product.form and "form_injectable" in match_concept(kb, product.form, "form_"):
+        return True
+    return "form_injectable" in match_words(kb, list(product.texts), "form_")
 
 
 def classify(kb: Knowledge, product: Product) -> dict[MedicationClass, str]:

@@ -1,8 +1,10 @@
 """MedicationStatement / MedicationRequest (and draft orders) -> MedicationUse facts.
 
-Only records of a recognised class (knowledge value sets ``med_*``) become facts and are
-validated against the R4 model; entered-in-error records are dropped, and resources in the
-draft orders that are not MedicationRequests (NutritionOrder, ServiceRequest, ...) are ignored.
+Only records of a recognised class (knowledge value sets ``med_*``) become facts; entered-in-error
+records are dropped, and resources in the draft orders that are not MedicationRequests
+(NutritionOrder, ServiceRequest, ...) are ignored. Nothing validates a whole record: only the
+elements read here are checked (``elements.py``), and each one that cannot be read is noted and
+read cautiously (B12-RULES.md §7).
 """
 
 from __future__ import annotations
@@ -11,14 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.medicationstatement import MedicationStatement
-from pydantic import BaseModel
-
 from cds_service.knowledge import Knowledge
 
 from .dosage import daily_dose_mg, dosages, read_route, schedule_bound, strength_mg
-from .facts import MedicationClass, MedicationUse
+from .elements import unreadable, unreadable_notes
+from .facts import MedicationClass, MedicationUse, Route
 from .fhir_types import (
     JSON,
     as_dict,
@@ -26,15 +25,10 @@ from .fhir_types import (
     parse_fhir_date,
     period_date,
     resource_ref,
-    unreadable_note,
-    validation_problem,
 )
-from .med_concepts import Product, classify, ingredient_name, resolve_product
+from .med_concepts import Product, classify, ingredient_name, is_injectable, resolve_product
 
-MODELS: dict[str, type[BaseModel]] = {
-    "MedicationRequest": MedicationRequest,
-    "MedicationStatement": MedicationStatement,
-}
+KINDS = frozenset({"MedicationRequest", "MedicationStatement"})
 # FHIR R4 status codes that mean "taking it now" (or, for a draft order, "about to").
 ACTIVE_STATUSES = {
     ("MedicationRequest", False): frozenset({"active", "on-hold"}),
@@ -53,7 +47,7 @@ def read_medication(
     is_draft: bool = False,
 ) -> tuple[tuple[MedicationUse, ...], tuple[str, ...]]:
     """Return one MedicationUse per recognised class of a medication record, and chart notes."""
-    if not isinstance(resource, dict) or resource.get("resourceType") not in MODELS:
+    if not isinstance(resource, dict) or resource.get("resourceType") not in KINDS:
         return (), ()
     kind = resource["resourceType"]
     if is_draft and kind != "MedicationRequest":
@@ -77,14 +71,25 @@ def read_medication(
     classes = classify(kb, product)
     if not classes:
         return (), notes
-    problem = validation_problem(resource, MODELS[kind])
-    if problem:
-        return (), (*notes, unreadable_note(resource, problem))
+    defects = unreadable(resource)
     start, end = _start_end(resource)
-    active = status in ACTIVE_STATUSES.get((kind, is_draft), frozenset()) and (end is None or end >= today)
-    course = _Course(start, end, active, is_draft)
-    uses = tuple(_use(kb, resource, product, cls, evidence, course) for cls, evidence in classes.items())
-    return uses, notes
+    live = status in ACTIVE_STATUSES.get((kind, is_draft), frozenset())
+    course = _Course(start, end, live and (end is None or end >= today), is_draft, tuple(defects))
+    uses = tuple(_use(kb, resource, product, cls, evidence, _cautious(course, cls, today))
+                 for cls, evidence in classes.items())
+    return uses, (*notes, *unreadable_notes(resource, defects))
+
+
+def _cautious(course: _Course, med_class: MedicationClass, today: date) -> _Course:
+    """Read an unreadable status the way that cannot silence a warning (B12-RULES.md §7).
+
+    Why: a B12 product read as taken would silence the folate-trap warning, so it is read as
+    not taken; a risk medicine read as taken only adds a test suggestion.
+    """
+    if "status" not in course.unread or course.is_draft:
+        return course
+    active = med_class is not MedicationClass.B12_THERAPY and (course.end is None or course.end >= today)
+    return _Course(course.start, course.end, active, course.is_draft, course.unread)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class _Course:
     end: date | None
     active: bool
     is_draft: bool
+    unread: tuple[str, ...] = ()  # elements that could not be read
 
 
 def _use(
@@ -108,11 +114,16 @@ def _use(
     """Return the MedicationUse of one class of a record."""
     lines = dosages(resource)
     ingredient = ingredient_name(kb, med_class, product)
+    route = read_route(lines, kb)
+    if route is Route.UNKNOWN and is_injectable(kb, product):
+        # Why: B12-RULES.md §7 - with no route in the dosage (often no dosage at all, as in
+        # Synthea's "Vitamin B 12 5 MG/ML Injectable Solution"), the product's form decides.
+        route = Route.INJECTION
     return MedicationUse(
         med_class=med_class,
         ingredient=ingredient,
         display=product.display or ingredient,
-        route=read_route(lines, kb),
+        route=route,
         daily_dose_mg=daily_dose_mg(lines, kb, strength_mg(kb, product, f"med_{med_class.value}")),
         start=course.start,
         end=course.end,
@@ -120,6 +131,7 @@ def _use(
         is_draft=course.is_draft,
         source_ref=resource_ref(resource),
         matched_by=evidence,
+        unread=course.unread,
     )
 
 

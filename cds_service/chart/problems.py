@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.procedure import Procedure
 
 from cds_service.knowledge import Knowledge
 
+from .elements import unreadable, unreadable_notes
 from .facts import Problem, ProblemCategory
 from .fhir_types import (
     JSON,
-    as_list,
+    as_items,
     concept_label,
     first_code,
     parse_fhir_date,
     period_date,
     resource_ref,
-    unreadable_note,
-    validation_problem,
 )
-from .matching import match_problem_concept, mentions_family_history
+from .matching import match_concept, match_problem_concept, mentions_family_history
 
 _CATEGORY_NAMES = frozenset(c.value for c in ProblemCategory)
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -32,11 +29,20 @@ NOT_COUNTED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 SURGICAL = frozenset(
     {ProblemCategory.GASTRECTOMY, ProblemCategory.BARIATRIC_SURGERY, ProblemCategory.ILEAL_RESECTION}
 )
+# Categories whose presence lowers or weakens a card (pregnancy downgrade, renal caveat): when
+# their status cannot be read they do not count, the cautious reading (B12-RULES.md §7).
+LOWERING = frozenset({ProblemCategory.PREGNANCY, ProblemCategory.CKD_STAGE_4_5})
+NOT_CURRENT_PREGNANCY = "problem_pregnancy_not_current"
+_STATUS_ELEMENTS = ("clinicalStatus", "verificationStatus")
 
 
 def categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:
     """Return {category: evidence} for a Condition or Procedure code, by code and by text."""
     found = match_problem_concept(kb, concept, "problem_")
+    if "problem_pregnancy" in found and NOT_CURRENT_PREGNANCY in match_concept(kb, concept, NOT_CURRENT_PREGNANCY):
+        # Why: B12-RULES.md §7 - an ectopic, tubal or molar pregnancy, or one that has ended, is
+        # never the pregnancy that lowers the folic-acid card.
+        del found["problem_pregnancy"]
     return {
         ProblemCategory(vs.removeprefix("problem_")): evidence
         for vs, evidence in found.items()
@@ -69,16 +75,22 @@ def read_condition(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...]
         return (), ()
     # Why: a family-history entry is a relative's problem, never the patient's (B12-RULES.md §4),
     # whatever its code; its category or displays ("Family history of ...", "FH: ...") say so.
-    if mentions_family_history(kb, [resource.get("code"), *as_list(resource.get("category"))]):
+    if mentions_family_history(kb, [resource.get("code"), *as_items(resource.get("category"))]):
         return (), ()
-    problem = validation_problem(resource, Condition)
-    if problem:
-        return (), (unreadable_note(resource, problem),)
+    defects = unreadable(resource)
     onset = parse_fhir_date(resource.get("onsetDateTime")) or period_date(
         resource.get("onsetPeriod"), "start"
     )
     active = condition_counts(resource, clinical, verification)
-    return _problems(resource, found, clinical, verification, onset, active), ()
+    status_unread = any(key in defects for key in _STATUS_ELEMENTS)
+    when = _When(onset, parse_fhir_date(resource.get("recordedDate")),
+                 any(key.startswith("abatement") for key in resource))
+    problems = tuple(
+        _problem(resource, category, evidence, clinical, verification, when,
+                 active and not (status_unread and category in LOWERING))
+        for category, evidence in found.items()
+    )
+    return problems, unreadable_notes(resource, defects)
 
 
 def read_procedure(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...], tuple[str, ...]]:
@@ -88,37 +100,45 @@ def read_procedure(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...]
     found = {c: e for c, e in categories(kb, resource.get("code")).items() if c in SURGICAL}
     if not found or resource.get("status") != "completed":
         return (), ()
-    problem = validation_problem(resource, Procedure)
-    if problem:
-        return (), (unreadable_note(resource, problem),)
     performed = parse_fhir_date(resource.get("performedDateTime")) or period_date(
         resource.get("performedPeriod"), "start"
     )
-    return _problems(resource, found, None, None, performed, True), ()
+    when = _When(performed, None, False)
+    problems = tuple(_problem(resource, category, evidence, None, None, when, True)
+                     for category, evidence in found.items())
+    return problems, unreadable_notes(resource, unreadable(resource))
 
 
-def _problems(
+@dataclass(frozen=True)
+class _When:
+    """A problem's dates: onset (or performed), recorded, and whether it has ended."""
+
+    onset: date | None
+    recorded: date | None
+    ended: bool
+
+
+def _problem(
     resource: JSON,
-    found: dict[ProblemCategory, str],
+    category: ProblemCategory,
+    evidence: str,
     clinical: str | None,
     verification: str | None,
-    onset: date | None,
+    when: _When,
     active: bool,
-) -> tuple[Problem, ...]:
-    """Return one Problem per category found in a resource."""
-    display = concept_label(resource.get("code"))
-    return tuple(
-        Problem(
-            category=category,
-            display=display,
-            clinical_status=clinical,
-            verification_status=verification,
-            onset=onset,
-            active=active,
-            source_ref=resource_ref(resource),
-            matched_by=evidence,
-        )
-        for category, evidence in found.items()
+) -> Problem:
+    """Return the Problem of one category found in a resource."""
+    return Problem(
+        category=category,
+        display=concept_label(resource.get("code")),
+        clinical_status=clinical,
+        verification_status=verification,
+        onset=when.onset,
+        active=active,
+        source_ref=resource_ref(resource),
+        matched_by=evidence,
+        recorded=when.recorded,
+        ended=when.ended,
     )
 
 

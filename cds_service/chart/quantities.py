@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from cds_service.knowledge import UnitTable
 
 from .facts import Comparator, DataIssue
-from .fhir_types import JSON, as_dict, as_list, as_number, as_str
+from .fhir_types import JSON, as_dict, as_items, as_number, as_str
 
 UCUM = "http://unitsofmeasure.org"
 COMPARATORS = {c.value: c for c in Comparator}  # FHIR QuantityComparator codes, plus "="
@@ -71,7 +71,7 @@ def format_number(number: object) -> str:
 
 def reference_units(resource: JSON) -> list[Unit]:
     """Return the unit spellings of the first referenceRange bound that has a unit."""
-    for reference_range in as_list(resource.get("referenceRange")):
+    for reference_range in as_items(resource.get("referenceRange")):
         for bound in ("low", "high"):
             units = quantity_units(as_dict(reference_range).get(bound))
             if units:
@@ -176,7 +176,7 @@ def read_reference_range(
 
     A bound without its own unit is in the value's unit (FHIR: "the same units as the value").
     """
-    for reference_range in as_list(resource.get("referenceRange")):
+    for reference_range in as_items(resource.get("referenceRange")):
         bounds = [as_dict(as_dict(reference_range).get(b)) for b in ("low", "high")]
         if not any("value" in b for b in bounds):
             continue

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Confidence = Literal["verified", "weak", "unverified"]
 # Route groups as named by chart.facts.Route (knowledge may not import the chart layer;
 # tests/test_knowledge.py checks the two stay in step).
-RouteName = Literal["intramuscular", "subcutaneous", "oral", "nasal", "sublingual", "other"]
+RouteName = Literal["intramuscular", "subcutaneous", "oral", "nasal", "sublingual", "injection", "other"]
 InterpretationName = Literal["low", "normal", "high"]
-VALUE_SET_ID = r"^(lab|med|problem)_[a-z0-9_]+$"
+VALUE_SET_ID = r"^(lab|med|problem|form|obs)_[a-z0-9_]+$"
 
 
 class _Strict(BaseModel):

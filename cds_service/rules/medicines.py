@@ -10,6 +10,8 @@ from ..knowledge.clinical import ClinicalKnowledge
 from .courses import course_of
 from .dates import lasted_longer_than
 
+_DOSE_ELEMENTS = frozenset({"dosageInstruction", "dosage"})
+
 
 @dataclass(frozen=True)
 class RiskMedicineUse:
@@ -92,7 +94,9 @@ def folic_acid_in_draft_orders(chart: Chart, kb: ClinicalKnowledge,
         if selections is not None and use.source_ref not in selections:
             continue
         if use.daily_dose_mg is None:
-            orders.append(FolicAcidOrder(use=use, reason="dose not stated"))
+            # Why: §7 - an unreadable dose is an unknown dose: it triggers, and the card says why.
+            unread = any(e in _DOSE_ELEMENTS for e in use.unread)
+            orders.append(FolicAcidOrder(use=use, reason="dose could not be read" if unread else "dose not stated"))
         elif use.daily_dose_mg > limit:
             reason = f"{use.daily_dose_mg:g} mg/day (above {limit:g} mg/day)"
             orders.append(FolicAcidOrder(use=use, reason=reason))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ..chart.facts import Chart, MedicationClass, MedicationUse, Route
 from ..knowledge.clinical import ClinicalKnowledge
 
-_PARENTERAL = frozenset({Route.INTRAMUSCULAR, Route.SUBCUTANEOUS})
+_PARENTERAL = frozenset({Route.INTRAMUSCULAR, Route.SUBCUTANEOUS, Route.INJECTION})
 
 
 def counts_as_b12_replacement(use: MedicationUse, kb: ClinicalKnowledge) -> bool:
