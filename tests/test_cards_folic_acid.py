@@ -127,7 +127,7 @@ def test_pregnancy_with_unknown_dose_is_not_downgraded():
 
 def test_stale_normal_b12_is_not_tested():
     (card,) = cards_for(chart(labs=[b12(420, on=days_ago(400))], drafts=[folic_acid_draft(5)]))
-    assert card.indicator == "info" and "older than the lookback" in card.detail
+    assert card.indicator == "info" and "(over 12 months old)" in card.detail
 
 
 def test_no_folic_acid_drafts_no_card():

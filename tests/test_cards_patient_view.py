@@ -75,7 +75,10 @@ def test_deficient_without_neuro_is_warning_with_im_recommended_and_oral_alterna
     assert (repeat["frequency"], repeat["period"], repeat["periodUnit"]) == (3, 1, "wk")
     assert repeat["boundsDuration"]["value"] == 2 and repeat["boundsDuration"]["code"] == "wk"
     assert maintenance["dosageInstruction"][0]["timing"]["repeat"]["period"] == 3
-    assert "2-3 months" in card.detail
+    assert "1 mg IM every 3 months" in card.detail
+    # B12-RULES.md §9: the order a pharmacist reads is dose, route, frequency, duration - nothing else.
+    assert [r["dosageInstruction"][0]["text"] for r in (loading, maintenance)] == [
+        "1 mg intramuscularly 3 times a week for 2 weeks", "1 mg intramuscularly every 3 months, lifelong"]
     (oral_request,) = _resources(oral)
     assert oral_request["dosageInstruction"][0]["route"]["coding"][0]["code"] == "26643006"
 
@@ -128,17 +131,19 @@ def test_not_tested_with_metformin_past_4_months_is_info_suggesting_b12():
     assert "metformin" in card.detail and "normal blood count does not exclude" in card.detail
 
 
-def test_not_tested_with_neuro_is_warning_with_optional_mma():
+def test_not_tested_with_neuro_is_warning_suggesting_b12_with_mma_after_an_indeterminate_result():
     (card,) = cards_for(chart(problems=[problem(P.NEUROPATHY)]))
     assert card.indicator == "warning"
-    assert [s.isRecommended for s in card.suggestions] == [True, False]
+    (suggestion,) = card.suggestions  # B12-RULES.md §5: "serum B12 (MMA if borderline)"
+    assert _resources(suggestion)[0]["code"]["coding"][0]["code"] == "2132-9"
+    assert "If the result is indeterminate, MMA is the next test" in card.detail
 
 
 def test_stale_result_with_macrocytosis_is_not_tested_and_shows_the_old_value():
     c = chart(labs=[b12(420, on=days_ago(500)), lab(Analyte.MCV, 105)])
     (card,) = cards_for(c)
     assert card.indicator == "info"
-    assert "older than the lookback" in card.detail and "MCV 105 fL" in card.detail
+    assert "(over 12 months old)" in card.detail and "MCV 105 fL" in card.detail
 
 
 def test_not_tested_without_any_trigger_is_silent():
@@ -173,11 +178,13 @@ def test_pure_motor_neuropathy_adds_an_info_card():
     assert not card.suggestions
 
 
-def test_missing_data_sets_and_notes_appear_in_the_detail():
-    (card,) = cards_for(
-        chart(labs=[b12(150)], missing={"renalFunction"}, notes=("unknown unit 'mg' on Observation/9",))
-    )
-    assert "renalFunction" in card.detail and "unknown unit 'mg'" in card.detail
+def test_missing_data_sets_and_notes_on_used_records_appear_in_the_detail():
+    low = b12(150)
+    notes = (f"{low.source_ref}: no unit sent; read in pg/mL", "unknown unit 'mg' on Observation/9")
+    (card,) = cards_for(chart(labs=[low], missing={"renalFunction"}, notes=notes))
+    assert "Not available from the EHR: renal function" in card.detail and "no unit sent" in card.detail
+    # Why (B12-RULES.md §9): a note on a record this card did not use is left off.
+    assert "Observation/9" not in card.detail
 
 
 def test_uuids_come_from_the_context_and_the_card_serialises():

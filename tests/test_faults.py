@@ -115,4 +115,4 @@ def test_optional_data_that_cannot_be_had_is_named_on_the_card(app_config):
     assert response.status_code == 200
     [card] = response.get_json()["cards"]
     assert card["indicator"] == "info"
-    assert "bloodCount" in card["detail"]
+    assert "Not available from the EHR: blood count" in card["detail"]

@@ -191,7 +191,7 @@ def test_preliminary_result_does_not_decide_and_is_noted():
     prelim = b12(150, issues=(DataIssue.NOT_FINAL,), status="preliminary")
     status = status_of(prelim, b12(420, on=days_ago(40)))
     assert status.code is S.NOT_DEFICIENT
-    assert any("not-final" in note for note in status.picks[0].notes)
+    assert any("not final" in note for note in status.picks[0].notes)
 
 
 def test_unknown_unit_result_does_not_decide():

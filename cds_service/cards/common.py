@@ -18,13 +18,27 @@ if TYPE_CHECKING:
 TOPIC_SYSTEM = "https://b12-cds.example.org/CodeSystem/card-kind"
 
 
+def topic(kind: str, source: str) -> Coding:
+    """The card kind as ``source.topic``, its display naming the rule a reviewer traces it to.
+
+    Why (B12-RULES.md §9): internal rule ids never appear in text a clinician reads; they live
+    here, in the call log and in docs/services. The display is the first clause of the kind's
+    ``source`` ("B12-RULES.md §5 patient-view row 1").
+
+    >>> topic("deficient", "B12-RULES.md §5 row 2; seeds 002, 004").display
+    'deficient: B12-RULES.md §5 row 2'
+    """
+    return Coding(system=TOPIC_SYSTEM, code=kind, display=f"{kind.replace('_', ' ')}: {source.split(';')[0]}")
+
+
 def sections(a: B12Assessment, kb: ClinicalKnowledge, **extra: str) -> dict[str, str]:
     """Every detail placeholder filled from the assessment (unused ones are simply ignored)."""
     values = {
-        "findings": detail.findings(a, kb), "context": detail.context(a), "triggers": detail.triggers(a),
+        "decision": a.status.reason, "values": detail.values(a, kb), "context": detail.context(a, kb),
         "notes": detail.notes(a, kb), "renal": detail.renal(a), "next_test": detail.next_test(a),
         "damage_months": str(kb.durations.untreated_permanent_damage.months),
-        "reassess_months": str(kb.durations.on_treatment_reassessment.months), "regimen": "", "orders": "",
+        "reassess_months": str(kb.durations.on_treatment_reassessment.months),
+        "lookback_months": str(kb.durations.lab_lookback.months), "regimen": "", "orders": "", "optional_test": "",
     }
     values.update(extra)
     return values
@@ -58,7 +72,7 @@ def make_card(ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge, kind: s
         detail=detail.tidy(body.format(**values)),
         indicator=indicator,
         source=Source(label=texts.source.label, url=source_guideline.url,
-                      topic=Coding(system=TOPIC_SYSTEM, code=kind, display=kind.replace("_", " "))),
+                      topic=topic(kind, wording.source if wording else text.source)),
         suggestions=suggestions,
         selectionBehavior=selection if suggestions else None,
         overrideReasons=[Coding(system=texts.override_reason_system, code=code,

@@ -1,14 +1,19 @@
-"""Markdown sections for card details: the values and dates used, context, data quality."""
+"""Markdown sections for card details: the values and dates used, context, data quality.
+
+Order on every card (B12-RULES.md §9): the decision and its reason (the kind's own text), the
+values used, earlier results, then at most three data-quality notes about the data the card used.
+"""
 
 from __future__ import annotations
 
 import re
 
-from ..chart.facts import Analyte, LabResult, Problem
+from ..chart.facts import Analyte, Comparator, DataIssue, LabResult, Problem
 from ..knowledge.clinical import ClinicalKnowledge
 from ..rules.assessment import B12Assessment
-from ..rules.labs import describe
-from ..rules.medicines import FolicAcidOrder
+from ..rules.labs import ISSUE_WORDS
+from ..rules.medicines import FolicAcidOrder, RiskMedicineUse
+from .wording import duration, lab_number, round_numbers, unit
 
 ANALYTE_NAMES = {
     Analyte.B12_TOTAL: "Serum B12", Analyte.B12_ACTIVE: "Active B12", Analyte.MMA: "MMA",
@@ -16,7 +21,12 @@ ANALYTE_NAMES = {
     Analyte.PLATELETS: "Platelets", Analyte.EGFR: "eGFR", Analyte.FOLATE: "Serum folate",
 }
 TEST_NAMES = {Analyte.MMA: "MMA", Analyte.B12_ACTIVE: "active B12", Analyte.B12_TOTAL: "serum B12"}
+DATA_SET_NAMES = {"bloodCount": "blood count", "renalFunction": "renal function", "procedures": "procedures"}
+MAX_NOTES = 3  # B12-RULES.md §9: at most three data-quality lines
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|~])")
+_REF = re.compile(r"\b(?:Observation|MedicationRequest|MedicationStatement|Medication|Condition|Procedure|Patient)"
+                  r"/[A-Za-z0-9_\-.]{1,64}")
+_MISSING = "data set not available: "
 
 
 def escape_markdown(text: str) -> str:
@@ -35,81 +45,139 @@ def _section(title: str, lines: list[str]) -> str:
     return f"**{title}**\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
 
 
-def _lab(result: LabResult, why: str | None = None) -> str:
-    text = f"{ANALYTE_NAMES[result.analyte]} {describe(result, quote=escape_markdown)}"
-    text += f" ({why})" if why else ""
-    return text + (f" - {result.source_ref}" if result.source_ref else "")
+def lab(result: LabResult, why: str | None = None) -> str:
+    """"Serum B12 152 ng/L (reported 112 pmol/L) on 2026-07-22 (below 180 ng/L)"."""
+    when = result.effective.isoformat() if result.effective else "undated"
+    text = f"{ANALYTE_NAMES[result.analyte]} {_quantity(result)} on {when}"
+    return text + (f" ({why.replace('umol/L', unit('umol/L'))})" if why else "")
+
+
+def _quantity(result: LabResult) -> str:
+    if result.value is None:
+        return escape_markdown(result.reported) if result.reported else "no value"
+    comparator = "" if result.comparator is Comparator.EQ else escape_markdown(result.comparator.value)
+    number = lab_number(result.value, result.analyte)
+    text = f"{comparator}{number} {unit(result.unit)}"
+    reported = result.reported.lstrip("<>=≤≥ ")
+    # Why: show what the lab sent only when the chart converted it (112 pmol/L -> 152 ng/L).
+    if reported and not reported.startswith(number) and result.unit not in reported:
+        text += f" (reported {escape_markdown(result.reported)})"
+    return text
 
 
 def _problem(problem: Problem) -> str:
     since = f", since {problem.onset.isoformat()}" if problem.onset else ""
-    ref = f" - {escape_markdown(problem.source_ref)}" if problem.source_ref else ""
-    return f"{escape_markdown(problem.display)}{since}{ref}"
+    return f"{escape_markdown(problem.display)}{since}"
 
 
-def findings(a: B12Assessment, kb: ClinicalKnowledge) -> str:
-    """The results that decided the status, with their dates and thresholds."""
+def values(a: B12Assessment, kb: ClinicalKnowledge) -> str:
+    """The results that decided (with dates and thresholds), then the signs and risk factors."""
     s = a.status
-    lines = [_lab(m.result, m.explanation) for m in (s.total, s.active) if m is not None]
+    lines = [lab(m.result, m.explanation) for m in (s.total, s.active) if m is not None]
     if s.mma is not None:
-        lines.append(_lab(s.mma.result, s.mma.explanation))
-    if s.renal.egfr is not None:
-        lines.append(_lab(s.renal.egfr))
-    lines += [f"{escape_markdown(u.display)}: B12 replacement since {u.start or 'an unrecorded date'} - "
-              f"{escape_markdown(u.source_ref)}" for u in s.therapy]
-    if not lines:
-        lines.append(f"No usable B12 result in the last {kb.durations.lab_lookback.months} months")
-    return _section(f"Results used - {s.reason}", lines)
+        lines.append(lab(s.mma.result, s.mma.explanation))
+    if s.renal.egfr is not None and s.mma is not None and not s.renal.applies:
+        lines.append(lab(s.renal.egfr))
+    lines += [f"{escape_markdown(u.display)}: B12 replacement since {u.start or 'an unrecorded date'}"
+              for u in s.therapy]
+    return _section("Values used", lines + _signs(a, kb))
 
 
-def context(a: B12Assessment) -> str:
-    """Older results of the B12 markers: context only, they do not decide."""
-    lines = []
-    for pick in a.status.picks:
-        for result in pick.context[:3]:
-            stale = " - older than the lookback, context only" if result.issues else ""
-            lines.append(_lab(result) + stale)
-    return _section("Earlier results (context)", lines)
-
-
-def triggers(a: B12Assessment) -> str:
-    """Neurological problems, signs, risk medicines, malabsorption and other risk factors."""
+def _signs(a: B12Assessment, kb: ClinicalKnowledge) -> list[str]:
     lines = [f"Neurological: {_problem(p)}" for p in a.neuro.problems]
     lines += [f"Malabsorption cause: {_problem(p)}" for p in a.malabsorption.problems]
     lines += [f"On the problem list: {_problem(p)}" for p in a.recorded_deficiency.problems]
     h = a.haematology
     if h.macrocytosis is not None:
-        lines.append(f"Macrocytosis: {_lab(h.macrocytosis)}")
+        lines.append(f"Macrocytosis: {lab(h.macrocytosis)}")
     if h.anaemia is not None:
-        lines.append(f"Anaemia ({h.anaemia_by}): {_lab(h.anaemia)}")
-    for r in a.risk_medicines:
-        duration = f"{r.days_taken} days" if r.days_taken is not None else "duration unknown"
-        rule = f"counts after {r.min_months} months" if r.min_months else "any current use counts"
-        state = "current" if r.use.active else f"stopped {r.use.end or ''}".strip()
-        extra = f"; {r.note}" if r.note else ""
-        if r.earlier_refs:
-            earlier = ", ".join(escape_markdown(ref) for ref in r.earlier_refs)
-            extra += f"; one course since {r.course_start} with earlier prescriptions {earlier}"
-        lines.append(f"{r.label} ({escape_markdown(r.use.display)}), {state}, {duration} ({rule}{extra}) - "
-                     f"{escape_markdown(r.use.source_ref)}")
-    risks = a.other_risks
-    if risks.older_than_threshold:
-        lines.append(f"Age {risks.age_years}")
-    lines += [f"Risk factor: {_problem(p)}" for p in risks.problems]
+        lines.append(f"Anaemia ({h.anaemia_by}): {lab(h.anaemia)}")
+    lines += [_risk_medicine(r) for r in a.risk_medicines]
+    if a.other_risks.older_than_threshold:
+        lines.append(f"Age {a.other_risks.age_years} (risk factor)")
+    lines += [f"Risk factor: {_problem(p)}" for p in a.other_risks.problems]
     if a.stale_low_b12 is not None:
-        lines.append(f"Earlier deficient result: {_lab(a.stale_low_b12)}")
-    return _section("Risk factors and signs", lines)
+        lines.append(f"Earlier deficient result: {lab(a.stale_low_b12)}")
+    return lines
 
 
-def notes(a: B12Assessment, kb: ClinicalKnowledge) -> str:
-    """Data-quality notes: comparators, molar reports, unusable or missing data."""
+def _risk_medicine(r: RiskMedicineUse) -> str:
+    """"Metformin 500 mg tablets (metformin): taken for 5 years, since 2021-05-03; a risk after 4 months"."""
+    start = r.course_start or r.use.start
+    taken = f"taken for {duration(r.days_taken)}" if r.days_taken is not None else "duration unknown"
+    when = f"{taken}, since {start}" if start else taken
+    if not r.use.active:
+        when = f"stopped {r.use.end}, {when}" if r.use.end else f"stopped, {when}"
+    rule = f"a risk after {r.min_months} months" if r.min_months else "any current use is a risk"
+    extra = f"; {escape_markdown(r.note)}" if r.note else ""
+    extra += "; renewed prescriptions counted as one course" if r.earlier_refs else ""
+    return f"{escape_markdown(r.use.display)} ({r.label}): {when}; {rule}{extra}"
+
+
+def context(a: B12Assessment, kb: ClinicalKnowledge) -> str:
+    """Older results of the B12 markers: context only, they do not decide."""
+    months = kb.durations.lab_lookback.months
+    lines = [lab(result) + _why_context(result, months) for pick in a.status.picks for result in pick.context[:2]]
+    return _section("Earlier results (context only)", lines)
+
+
+def _why_context(result: LabResult, months: int) -> str:
+    """Why an earlier result is context only: too old, or not usable (never call a preliminary one old)."""
+    if result.issues == (DataIssue.STALE,):
+        return f" (over {months} months old)"
+    return " (not used: " + ", ".join(ISSUE_WORDS.get(i, i.value) for i in result.issues) + ")" if result.issues else ""
+
+
+def notes(a: B12Assessment, kb: ClinicalKnowledge, extra_refs: frozenset[str] = frozenset()) -> str:
+    """Data-quality notes about data this card used or set aside, rounded, at most three lines.
+
+    Why (B12-RULES.md §9): a note appears only on a card whose decision the data touched: notes
+    on the B12 markers and the renal caveat always; chart notes only when they name a record the
+    card used (``extra_refs`` adds the card's own, e.g. the folic acid drafts).
+    """
     s = a.status
     minimum = kb.thresholds.oral_b12_therapy_min_mg_per_day
     lines = [escape_markdown(m.note) for m in (s.total, s.active) if m is not None and m.note]
-    lines += [f"{escape_markdown(u.display)} ({escape_markdown(u.source_ref)}): below {minimum.value:g} "
-              f"{minimum.unit} or no stated dose, not counted as replacement" for u in a.low_dose_b12]
-    lines += [escape_markdown(note) for note in a.notes]
+    lines += [f"{escape_markdown(u.display)}: below {minimum.value:g} {minimum.unit} or no stated dose, "
+              "not counted as B12 replacement" for u in a.low_dose_b12]
+    marker_notes = [n for p in s.picks for n in p.notes] + list(s.renal.notes)
+    refs = _used_refs(a) | extra_refs | {ref for n in marker_notes for ref in _REF.findall(n)}
+    missing = [DATA_SET_NAMES.get(n[len(_MISSING):], n[len(_MISSING):]) for n in a.notes if n.startswith(_MISSING)]
+    if missing:
+        lines.append("Not available from the EHR: " + ", ".join(missing))
+    # Why: an unusable result already listed under "Earlier results" says why there; no second line.
+    seen = {r.source_ref for pick in s.picks for r in pick.context[:2] if r.issues and r.source_ref}
+    for note in a.notes:
+        named = set(_REF.findall(note))
+        # Why (B12-RULES.md §7): a record the rules read but could not read may have changed the decision.
+        relevant = named & refs or "could not be" in note or any(ref.startswith("Patient/") for ref in named)
+        if note.startswith(_MISSING) or not relevant or named <= seen:
+            continue  # Why: one line per record; a note on a record the card did not use is noise here
+        seen |= named
+        lines.append(escape_markdown(round_numbers(_analyte_names(note))))
+    if len(lines) > MAX_NOTES:
+        lines = [*lines[:MAX_NOTES - 1], f"{len(lines) - MAX_NOTES + 1} more data-quality notes on records used"]
     return _section("Data quality", lines)
+
+
+def _analyte_names(note: str) -> str:
+    """Chart notes name analytes by code ("b12_total 150"); a card says "Serum B12 150"."""
+    for analyte, name in ANALYTE_NAMES.items():
+        if "_" in analyte.value:
+            note = note.replace(analyte.value, name)
+    return note
+
+
+def _used_refs(a: B12Assessment) -> set[str]:
+    s = a.status
+    results = [m.result for m in (s.total, s.active, s.mma) if m is not None]
+    h = a.haematology
+    results += [r for r in (s.renal.egfr if s.mma else None, h.macrocytosis, h.anaemia, a.stale_low_b12) if r]
+    results += [r for pick in s.picks for r in pick.context]
+    problems = [*a.neuro.problems, *a.malabsorption.problems, *a.recorded_deficiency.problems,
+                *a.other_risks.problems, *s.renal.ckd_problems, *a.pure_motor.problems]
+    uses = [*s.therapy, *a.low_dose_b12, *(r.use for r in a.risk_medicines)]
+    return {x.source_ref for x in (*results, *problems, *uses) if x.source_ref}
 
 
 def renal(a: B12Assessment) -> str:
@@ -117,13 +185,13 @@ def renal(a: B12Assessment) -> str:
     r = a.status.renal
     if not r.applies:
         return ""
-    evidence = [_lab(r.egfr)] if r.egfr is not None else []
+    evidence = [lab(r.egfr)] if r.egfr is not None else []
     evidence += [_problem(p) for p in r.ckd_problems]
     # Why: §3 caveat suggests active B12; once it is on file, point to it rather than order it again.
     advice = ("active B12 is the better test." if a.status.active is None
               else "rely on the active B12 result instead.")
-    return ("**Renal impairment:** " + "; ".join(evidence) +
-            ". MMA rises in renal impairment, so a raised MMA does not establish deficiency here; " + advice)
+    return (f"**Renal impairment** ({'; '.join(evidence)}): MMA rises when the kidneys clear less, so a "
+            f"raised MMA does not establish deficiency here; {advice}")
 
 
 def regimen(a: B12Assessment, kb: ClinicalKnowledge, key: str) -> str:
@@ -132,14 +200,14 @@ def regimen(a: B12Assessment, kb: ClinicalKnowledge, key: str) -> str:
     if a.malabsorption.present:
         lines.append("A malabsorption cause is on record: intramuscular only, lifelong.")
     if a.ileal_resection.present:
-        lines.append(kb.regimens["hydroxocobalamin_ileal_resection"].summary_text + " (seed 002).")
+        lines.append(kb.regimens["hydroxocobalamin_ileal_resection"].summary_text + ".")
     return " ".join(lines)
 
 
 def orders(found: tuple[FolicAcidOrder, ...]) -> str:
     """The folic acid drafts that triggered the card."""
-    lines = [f"{escape_markdown(o.use.display)}: {o.reason} - {escape_markdown(o.use.source_ref)}" for o in found]
-    return _section("Folic acid order(s)", lines)
+    lines = [f"{escape_markdown(o.use.display)}: {o.reason}" for o in found]
+    return _section("Folic acid order", lines)
 
 
 def next_test(a: B12Assessment) -> str:

@@ -44,20 +44,36 @@ def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
             and not a.status.confirmed_deficiency):
         # Why: §5 - 0.4-5 mg folic acid is standard pregnancy care; unless deficiency is
         # confirmed the card stays but drops to info.
-        card = card.model_copy(update={"indicator": Indicator.INFO})
+        card = _lowered_for_pregnancy(card, texts, a)
     return [card]
+
+
+def _lowered_for_pregnancy(card: Card, texts: CardTexts, a: B12Assessment) -> Card:
+    """Info, and say why: the pregnancy note replaces the lead paragraph (B12-RULES.md §7).
+
+    Why: "check B12 before starting folic acid" must not delay standard pregnancy folic acid; the
+    note says so, and the orders and values used stay below it.
+    """
+    note = texts.pregnancy_note
+    if note is None:  # parse_card_texts requires it; kept for type checkers
+        return card.model_copy(update={"indicator": Indicator.INFO})
+    rest = card.detail.split("\n\n", 1)[1] if "\n\n" in card.detail else ""
+    lead = note.text.format(decision=a.status.reason)
+    return card.model_copy(update={"indicator": Indicator.INFO, "summary": note.summary,
+                                   "detail": detail.tidy(f"{lead}\n\n{rest}")})
 
 
 def _card(a: B12Assessment, found: tuple[FolicAcidOrder, ...], ctx: CardContext, texts: CardTexts,
           kb: ClinicalKnowledge, applies: frozenset[str]) -> Card | None:
     s = texts.suggestions
     code = a.status.code
-    values = sections(a, kb, orders=detail.orders(found))
+    drafts = frozenset(o.use.source_ref for o in found)
+    values = sections(a, kb, orders=detail.orders(found), notes=detail.notes(a, kb, drafts))
     if code is B12StatusCode.DEFICIENT:
         key = "hydroxocobalamin_neuro" if a.neuro.present else "hydroxocobalamin_standard"
         values["regimen"] = detail.regimen(a, kb, key)
         suggestions: list[Suggestion] = [regimen_suggestion(s[key].label, key, ctx, kb, recommended=True)]
-        refs = tuple(o.use.source_ref for o in found if o.use.source_ref)
+        refs = tuple((o.use.source_ref, o.use.display) for o in found if o.use.source_ref)
         if refs:
             # Why: §5 - offer removing the folic acid draft; not recommended, B12 alongside is acceptable.
             suggestions.append(delete_suggestion(s["remove_folic_acid"].label, refs, ctx))

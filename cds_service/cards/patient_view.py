@@ -83,21 +83,23 @@ def _indeterminate_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb
     indicator = Indicator.WARNING if a.neuro.present else Indicator.INFO
     suggestions = [lab_suggestion(s[NEXT_TEST[t][1]].label, (NEXT_TEST[t][0],), ctx, kb, recommended=True)
                    for t in a.status.next_tests]
+    optional = ""
     if Analyte.MMA in a.status.next_tests:
         # Why: §3.3 - homocysteine is optional (raised in folate deficiency and after nitrous oxide too).
         suggestions.append(lab_suggestion(s["order_homocysteine"].label, ("homocysteine",), ctx, kb,
                                           recommended=False))
+        optional = f" {s['order_homocysteine'].detail}" if s["order_homocysteine"].detail else ""
     # Why (b12-cds judgement): with the renal caveat and active B12 already borderline there is no
     # next test to offer; the "unresolved" wording says so instead of asking for MMA (§3 caveat).
     variant = "unresolved" if a.status.unresolved else None
-    return make_card(ctx, texts, kb, "indeterminate", indicator, sections(a, kb), suggestions, variant=variant)
+    return make_card(ctx, texts, kb, "indeterminate", indicator, sections(a, kb, optional_test=optional),
+                     suggestions, variant=variant)
 
 
 def _not_tested_card(a: B12Assessment, ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge) -> Card:
     s = texts.suggestions
+    # Why: §5 "suggest serum B12 (MMA if borderline)" - MMA follows an indeterminate result, as the
+    # card says, so it is not offered alongside the first test (B12-RULES.md §9: text and orders agree).
     suggestions = [lab_suggestion(s["order_b12"].label, ("b12_total",), ctx, kb, recommended=True)]
-    if a.neuro.present:
-        # Why: 001 - with high clinical suspicion MMA is worth having even when B12 looks normal.
-        suggestions.append(lab_suggestion(s["order_mma"].label, ("mma",), ctx, kb, recommended=False))
     indicator = Indicator.WARNING if a.neuro.present else Indicator.INFO
     return make_card(ctx, texts, kb, "not_tested", indicator, sections(a, kb), suggestions)

@@ -116,9 +116,18 @@ def _no_empties(node: Any, path: str) -> None:
 def regimen_suggestion(label: str, regimen: str, ctx: CardContext, kb: ClinicalKnowledge, *,
                        recommended: bool) -> Suggestion:
     """All phases of a regimen (loading + maintenance) as one suggestion: one create per phase."""
-    actions = [Action(type="create", description=step.text, resource=medication_request(step, ctx, kb))
-               for step in kb.regimens[regimen].steps]
+    steps = kb.regimens[regimen].steps
+    # Why: the dosage text is dose, route, frequency, duration (B12-RULES.md §9); the action
+    # description also names the product, and the phase after the first says it follows it.
+    actions = [Action(type="create", resource=medication_request(step, ctx, kb),
+                      description=_phase(i, kb.medications[_PRODUCT_FOR_ROUTE[step.route]].text, step.text))
+               for i, step in enumerate(steps)]
     return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
+
+
+def _phase(index: int, product: str, dosage: str) -> str:
+    """"Hydroxocobalamin ...: 1 mg ..." for the first phase, "Then hydroxocobalamin ...: ..." after it."""
+    return f"Then {product[0].lower()}{product[1:]}: {dosage}" if index else f"{product}: {dosage}"
 
 
 def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: ClinicalKnowledge, *,
@@ -129,7 +138,11 @@ def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: Cli
     return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
 
 
-def delete_suggestion(label: str, refs: tuple[str, ...], ctx: CardContext) -> Suggestion:
-    """Remove draft orders (CDS Hooks delete action, resourceId "MedicationRequest/<id>")."""
-    actions = [Action(type="delete", description=f"Remove draft order {ref}", resourceId=ref) for ref in refs]
+def delete_suggestion(label: str, drafts: tuple[tuple[str, str], ...], ctx: CardContext) -> Suggestion:
+    """Remove draft orders (CDS Hooks delete action, resourceId "MedicationRequest/<id>").
+
+    ``drafts`` holds (reference, name as the EHR shows it); the description names the order.
+    """
+    actions = [Action(type="delete", description=f"Remove the draft order: {' '.join(name.split())}",
+                      resourceId=ref) for ref, name in drafts]
     return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=False, actions=actions)

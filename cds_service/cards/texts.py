@@ -12,7 +12,8 @@ from ..knowledge.clinical import ClinicalKnowledge
 from ..protocol.response import SUMMARY_MAX
 
 # Placeholders a detail template may use; each is filled with a markdown section or "".
-DETAIL_FIELDS = frozenset({"findings", "context", "triggers", "regimen", "orders", "notes", "renal",
+DETAIL_FIELDS = frozenset({"decision", "values", "context", "regimen", "orders", "notes", "renal", "lookback_months",
+                           "optional_test",
                            "next_test", "damage_months", "reassess_months"})
 SUMMARY_FIELDS = frozenset({"next_test"})
 _LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)"}
@@ -77,6 +78,13 @@ class KindText(_Text):
 class SuggestionText(_Text):
     label: str = Field(min_length=1)
     source: str = Field(min_length=1)
+    detail: str | None = None  # a sentence the card adds when it offers this suggestion
+
+
+class NoteText(_Text):
+    summary: str = Field(min_length=1)
+    text: str = Field(min_length=1)  # may use {decision}
+    source: str = Field(min_length=1)
 
 
 class CardTexts(_Text):
@@ -85,6 +93,8 @@ class CardTexts(_Text):
     override_reasons: dict[str, OverrideReasonText] = Field(alias="overrideReasons")
     kinds: dict[str, KindText]
     suggestions: dict[str, SuggestionText]
+    # Why (B12-RULES.md §7): a folic-acid card lowered to info for pregnancy says pregnancy is why.
+    pregnancy_note: NoteText | None = Field(None, alias="pregnancyNote")
 
 
 def parse_card_texts(evaluator: str, texts: Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
@@ -110,6 +120,10 @@ def parse_card_texts(evaluator: str, texts: Mapping[str, Any], kb: ClinicalKnowl
     for suggestion in needed["suggestions"]:
         if suggestion not in parsed.suggestions:
             raise ValueError(f"suggestions.{suggestion}: missing")
+    if evaluator == "folic_acid_safety":
+        if parsed.pregnancy_note is None:
+            raise ValueError("pregnancyNote: missing")
+        _check_wording("pregnancyNote", parsed.pregnancy_note.summary, parsed.pregnancy_note.text)
     if parsed.source.guideline not in kb.guidelines:
         raise ValueError(f"source.guideline: {parsed.source.guideline!r} is not a guideline in clinical.json")
     for name, kind in parsed.kinds.items():

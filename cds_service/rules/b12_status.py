@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +38,8 @@ class DeficiencyBasis(StrEnum):
     PROBABLE_FUNCTIONAL = "probable-functional"  # total B12 350-500 ng/L + raised MMA
 
 
+_RULE_TAG = re.compile(r"\s*\((§[^)]*)\)$")
+
 # How far each status is from reassurance; used by tests ("lower B12 never milder").
 SEVERITY = {B12StatusCode.NOT_DEFICIENT: 0, B12StatusCode.INDETERMINATE: 1, B12StatusCode.DEFICIENT: 2}
 
@@ -54,7 +57,8 @@ class B12Status:
     therapy: tuple[MedicationUse, ...]
     next_tests: tuple[Analyte, ...]  # what to order next (MMA, or active B12 under the renal caveat)
     picks: tuple[LabPick, ...]  # per analyte: decisive result, context, notes
-    reason: str  # one line: which rule of §3 decided
+    reason: str  # one line in a clinician's words: what decided ("total B12 below 180 ng/L")
+    rule: str = ""  # the B12-RULES.md §3 item that decided, for reviewers and logs (never card text)
 
     @property
     def confirmed_deficiency(self) -> bool:
@@ -86,20 +90,25 @@ def b12_status(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Status:
 
     def status(code: B12StatusCode, reason: str, basis: DeficiencyBasis | None = None,
                next_tests: tuple[Analyte, ...] = ()) -> B12Status:
-        return B12Status(code=code, basis=basis, next_tests=next_tests, reason=reason, **base)
+        # Why: B12-RULES.md §9 - card text cites public sources only; the §3 item moves to ``rule``.
+        match = _RULE_TAG.search(reason)
+        return B12Status(code=code, basis=basis, next_tests=next_tests, reason=_RULE_TAG.sub("", reason),
+                         rule=f"B12-RULES.md {match.group(1)}" if match else "", **base)
 
     if therapy:
         # Why: §3.1 - values drawn after replacement began are not diagnostic.
-        return status(B12StatusCode.ON_TREATMENT, "active B12 replacement on record (§3.1)")
+        return status(B12StatusCode.ON_TREATMENT, "B12 replacement on record (§3.1)")
     if total is None and active is None:
         # Why: §3.5 - an MMA alone does not decide; B12 itself has to be measured.
-        return status(B12StatusCode.NOT_TESTED, "no usable total or active B12 within the lookback (§3.5)",
+        months = kb.durations.lab_lookback.months
+        return status(B12StatusCode.NOT_TESTED, f"no usable total or active B12 result in {months} months (§3.5)",
                       next_tests=(Analyte.B12_TOTAL,))
+    t = kb.thresholds
     if total is not None and total.band is Band.LOW:
-        return status(B12StatusCode.DEFICIENT, "total B12 below the deficiency threshold (§3.2)",
+        return status(B12StatusCode.DEFICIENT, f"total B12 below {t.b12_total_deficient_below.value:g} ng/L (§3.2)",
                       DeficiencyBasis.LOW_TOTAL_B12)
     if active is not None and active.band is Band.LOW:
-        return status(B12StatusCode.DEFICIENT, "active B12 below the deficiency threshold (§3.2)",
+        return status(B12StatusCode.DEFICIENT, f"active B12 below {t.b12_active_deficient_below.value:g} pmol/L (§3.2)",
                       DeficiencyBasis.LOW_ACTIVE_B12)
     return _judge_with_mma(total, active, mma, renal, status, kb)
 
@@ -115,7 +124,7 @@ def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, m
     if any(m is not None and m.band is Band.INDETERMINATE for m in (total, active)):
         if mma_raised and not renal.applies:
             return status(B12StatusCode.DEFICIENT,
-                          "indeterminate B12 with raised MMA: functional deficiency (§3.2)",
+                          "indeterminate B12 with a raised MMA: functional deficiency (§3.2)",
                           DeficiencyBasis.FUNCTIONAL)
         if mma_normal:
             return status(B12StatusCode.NOT_DEFICIENT, "indeterminate B12 with a normal MMA (§3.4)")
@@ -124,17 +133,17 @@ def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, m
             # points to, active B12, is itself borderline: no further test in the specification
             # settles it, so no test is suggested and the card says so (unresolved).
             return status(B12StatusCode.INDETERMINATE,
-                          "indeterminate B12; raised MMA not diagnostic in renal impairment and active B12 "
-                          "already borderline (§3 caveat)")
+                          "indeterminate B12; a raised MMA is not diagnostic in renal impairment and active B12 "
+                          "is also borderline (§3 caveat)")
         if mma_raised:
             return status(B12StatusCode.INDETERMINATE,
-                          "indeterminate B12; raised MMA not diagnostic in renal impairment (§3 caveat)",
+                          "indeterminate B12; a raised MMA is not diagnostic in renal impairment (§3 caveat)",
                           next_tests=second_line)
         next_tests = (Analyte.B12_ACTIVE,) if renal.applies and active is None else (Analyte.MMA,)
-        return status(B12StatusCode.INDETERMINATE, "indeterminate B12 with no usable MMA (§3.3)",
+        return status(B12StatusCode.INDETERMINATE, "indeterminate B12 and no MMA result (§3.3)",
                       next_tests=next_tests)
     if not mma_raised:
-        return status(B12StatusCode.NOT_DEFICIENT, "B12 above the indeterminate band, MMA not raised (§3.4)")
+        return status(B12StatusCode.NOT_DEFICIENT, "B12 above the indeterminate range, MMA not raised (§3.4)")
     functional_upper = kb.thresholds.b12_total_functional_upper.value
     # Why: ">400 ng/L" may still lie in the 350-500 band; cautious reading keeps it there.
     in_functional_band = total is not None and not known_above(total.result, functional_upper)
@@ -155,4 +164,4 @@ def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, m
     # A raised MMA above the functional band (or with renal impairment) is discordant: ask
     # for active B12 rather than fall silent.
     return status(B12StatusCode.INDETERMINATE,
-                  "normal B12 but raised MMA: discordant, check active B12 (§3.4)", next_tests=second_line)
+                  "normal B12 but a raised MMA: results disagree (§3.4)", next_tests=second_line)

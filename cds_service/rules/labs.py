@@ -15,6 +15,12 @@ from .dates import add_months
 # For same-day duplicates, the value pointing toward deficiency decides (cautious tie-break).
 _LOWER_IS_WORSE = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.HAEMOGLOBIN, Analyte.FOLATE})
 
+# How an unusable result is described on a card (plain words, not the enum's codes).
+ISSUE_WORDS = {DataIssue.NOT_FINAL: "not final", DataIssue.ENTERED_IN_ERROR: "entered in error",
+                DataIssue.NO_VALUE: "no value", DataIssue.NON_NUMERIC: "not a number",
+                DataIssue.UNKNOWN_UNIT: "unit not recognised", DataIssue.NO_DATE: "no date",
+                DataIssue.STALE: "too old"}
+
 
 @dataclass(frozen=True)
 class LabPick:
@@ -69,8 +75,9 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: ClinicalKnowledge) -> LabP
         elif result.usable:
             usable.append(result)
         elif DataIssue.STALE not in result.issues:
-            issues = ", ".join(issue.value for issue in result.issues)
-            notes.append(f"{_ref(result)} ({result.reported or 'no value'}) not used: {issues}")
+            issues = ", ".join(ISSUE_WORDS.get(issue, issue.value) for issue in result.issues)
+            shown = f": {result.reported}" if result.reported and result.reported != "no value" else ""
+            notes.append(f"{_ref(result)} not used ({issues}){shown}")
     sign = 1 if analyte in _LOWER_IS_WORSE else -1
     usable.sort(key=lambda r: (r.effective, -sign * (r.value or 0.0)), reverse=True)
     latest = usable[0] if usable else None
