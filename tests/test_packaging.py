@@ -29,6 +29,16 @@ def test_the_wheel_ships_hooks_and_knowledge(wheel):
     assert "cds_service/openapi.json" in names
 
 
+def test_the_wheel_carries_the_apache_license_pyproject_names(wheel):
+    licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    with zipfile.ZipFile(wheel) as built:
+        [info] = {name.split("/")[0] for name in built.namelist() if name.endswith(".dist-info/METADATA")}
+        metadata = built.read(f"{info}/METADATA").decode()
+        assert built.read(f"{info}/licenses/LICENSE").decode() == licence
+    assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
+
+
 def test_an_installed_copy_finds_its_packaged_hooks(wheel, tmp_path):
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
