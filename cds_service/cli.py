@@ -82,22 +82,25 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: b
               help="The hook to simulate.")
 @click.option("--service", "service_id", help="Service id, when several services answer the hook.")
 @click.option("--patient", "patient_id", help="Patient id, when the bundle holds several patients.")
-@click.option("--draft-orders", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A Bundle of draft orders (default: order resources with status draft in BUNDLE).")
+@click.option("--draft-orders", "order_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="order-select/order-sign: a draft order, a Bundle of them, or a hook request whose "
+                   "context.draftOrders to use, e.g. a fixture's <service>.request.json (repeatable; "
+                   "default: the order resources with status draft in BUNDLE).")
 @click.option("--select", "selections", multiple=True,
               help="order-select: a selected draft order, e.g. MedicationRequest/1 (default: all drafts).")
 @click.option("--date", "on_date", type=click.DateTime(["%Y-%m-%d"]), help="Evaluate as of this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw CDS Hooks response.")
-def evaluate(bundle: Path, hook: str, service_id: str | None, patient_id: str | None, draft_orders: Path | None,
-             selections: tuple[str, ...], on_date: datetime | None, as_json: bool) -> None:
+def evaluate(bundle: Path, hook: str, service_id: str | None, patient_id: str | None,
+             order_files: tuple[Path, ...], selections: tuple[str, ...], on_date: datetime | None,
+             as_json: bool) -> None:
     """Show the cards a hook would give for a patient in a FHIR BUNDLE file, without an EHR."""
     from . import create_app
     from .offline import build_request, bundle_resources, split_drafts
     from .render import render_response
 
     chart, drafts = split_drafts(bundle_resources(_read_json(bundle)))
-    if draft_orders is not None:
-        drafts = bundle_resources(_read_json(draft_orders))
+    drafts = _draft_orders(hook, bundle, drafts, order_files)
     when = (on_date.date() if on_date else date.today())
     app = create_app({"AUTH_REQUIRED": False, "FEEDBACK_DATABASE_URL": "sqlite://", "LOG_LEVEL": "ERROR",
                       "CLOCK": lambda: datetime(when.year, when.month, when.day, 12, tzinfo=UTC)})
@@ -114,6 +117,26 @@ def evaluate(bundle: Path, hook: str, service_id: str | None, patient_id: str | 
     else:
         heading = f"{service.id} ({hook}) for Patient/{patient}, as of {when.isoformat()}"
         click.echo(render_response(body, heading=heading), nl=False)
+
+
+def _draft_orders(hook: str, bundle: Path, in_bundle: list[dict[str, Any]],
+                  order_files: tuple[Path, ...]) -> list[dict[str, Any]]:
+    """Return the draft orders for an order hook: from --draft-orders, else those in the bundle; say if none."""
+    from .hook_calls import ORDER_FILE_KINDS, ORDER_HOOKS, OrderFileError, read_orders
+
+    if hook not in ORDER_HOOKS:
+        if order_files:
+            raise click.UsageError(f"--draft-orders goes with order-select or order-sign, not {hook}")
+        return []
+    try:
+        drafts = list(read_orders(order_files)) if order_files else in_bundle
+    except OrderFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not drafts:
+        where = ", ".join(map(str, order_files)) if order_files else f"{bundle} (no order resource with status draft)"
+        raise click.ClickException(f"{hook}: no draft orders found in {where}; pass --draft-orders FILE "
+                                   f"({ORDER_FILE_KINDS})")
+    return drafts
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -100,10 +100,11 @@ def _count(number: int, noun: str) -> str:
 @click.option("--hook", required=True, type=click.Choice(HOOKS), help="The hook to fire.")
 @click.option("--order", "order_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="order-select/order-sign: a draft order, a Bundle of them, or a hook request whose "
-                   "context.draftOrders to use (repeatable).")
+                   "context.draftOrders to use, e.g. a fixture's <service>.request.json (repeatable).")
 @click.option("--select", "selections", multiple=True,
               help="order-select: a selected draft order, e.g. MedicationRequest/x (default: all drafts).")
-@click.option("--service-url", default=DEFAULT_SERVICE_URL, show_default=True, help="The CDS service's base URL.")
+@click.option("--service-url", envvar="B12CDS_SERVICE_URL", show_envvar=True, default=DEFAULT_SERVICE_URL,
+              show_default=True, help="The CDS service's base URL.")
 @click.option("--service", "service_id", help="Service id, when several services answer the hook.")
 @click.option("--prefetch/--no-prefetch", default=True, show_default=True,
               help="Run the service's prefetch templates like an EHR, or send none (the service fetches all).")
@@ -145,26 +146,20 @@ def fire(fhir_base: str, patient_id: str, hook: str, order_files: tuple[Path, ..
 def _prefetch(session: requests.Session, fhir_base: str, service: dict[str, Any], call: HookCall,
               token: str | None) -> dict[str, Any]:
     """Run the prefetch templates; note on stderr what was left out for the service to fetch."""
-    from .ehr import hook_context, run_prefetch
+    from .ehr import run_prefetch
 
-    done = run_prefetch(session, fhir_base, service.get("prefetch") or {}, hook_context(call), token)
+    done = run_prefetch(session, fhir_base, service.get("prefetch") or {}, call.context(), token)
     for note in done.notes:
         click.echo(note, err=True)
     return done.values
 
 
 def _read_orders(paths: Iterable[Path]) -> tuple[dict[str, Any], ...]:
-    """Read each --order file: a FHIR resource or a Bundle of them."""
-    from .ehr import orders_from
+    """Read each --order file (see ``hook_calls.orders_from``)."""
     from .ehr_http import EhrError
+    from .hook_calls import OrderFileError, read_orders
 
-    orders: list[dict[str, Any]] = []
-    for path in paths:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            orders += orders_from(document if isinstance(document, dict) else {})
-        except (OSError, json.JSONDecodeError) as exc:
-            raise EhrError(f"{path}: not readable JSON ({exc})") from exc
-        except EhrError as exc:
-            raise EhrError(f"{path}: {exc}") from exc
-    return tuple(orders)
+    try:
+        return read_orders(paths)
+    except OrderFileError as exc:
+        raise EhrError(str(exc)) from exc

@@ -15,11 +15,10 @@ from urllib.parse import quote
 
 import requests
 
-from .data.fhir_client import bundle_resources
 from .ehr_http import EhrError, fhir_headers, outcome_text, send
-from .registry import TOKEN, USER_TOKENS
+from .hook_calls import ORDER_HOOKS, hook_context
+from .protocol.prefetch_tokens import fill_template
 
-ORDER_HOOKS = ("order-select", "order-sign")
 FIRE_SUBJECT = "b12-cds-fire"
 
 
@@ -40,6 +39,11 @@ class HookCall:
             raise EhrError(f"draft orders (--order) go with order-select or order-sign, not {self.hook}")
         if self.selections and self.hook != "order-select":
             raise EhrError(f"selections (--select) go with order-select only, not {self.hook}")
+
+    def context(self) -> dict[str, Any]:
+        """Return the hook context this call sends (see ``hook_calls.hook_context``)."""
+        return hook_context(self.hook, patient_id=self.patient_id, user_id=self.user_id,
+                            draft_orders=self.draft_orders, selections=self.selections)
 
 
 @dataclass
@@ -79,51 +83,6 @@ def choose_service(services: list[dict[str, Any]], hook: str, service_id: str | 
     return answering[0]
 
 
-def orders_from(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Return the draft orders in a FHIR resource, a Bundle of them, or a hook request's context.draftOrders."""
-    context = document.get("context")
-    if "resourceType" not in document and isinstance(context, dict) and isinstance(context.get("draftOrders"), dict):
-        return orders_from(context["draftOrders"])  # a fixture's <service>.request.json
-    if document.get("resourceType") == "Bundle":
-        return bundle_resources(dict(document))
-    if isinstance(document.get("resourceType"), str):
-        return [dict(document)]
-    raise EhrError("an order file must hold a FHIR resource, a Bundle of them or a hook request with draftOrders")
-
-
-def hook_context(call: HookCall) -> dict[str, Any]:
-    """Return the hook's context: userId and patientId, plus draftOrders and selections for order hooks."""
-    context: dict[str, Any] = {"userId": call.user_id, "patientId": call.patient_id}
-    if call.hook in ORDER_HOOKS:
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
-                                  "entry": [{"resource": order} for order in call.draft_orders]}
-    if call.hook == "order-select":
-        context["selections"] = list(call.selections) or [
-            f"{o.get('resourceType')}/{o.get('id')}" for o in call.draft_orders]
-    return context
-
-
-def fill_template(template: str, context: Mapping[str, Any]) -> str:
-    """Replace the CDS Hooks prefetch tokens with (URL-encoded) context values.
-
-    >>> fill_template("Condition?patient={{context.patientId}}&asserter={{userPractitionerId}}",
-    ...               {"patientId": "p 1", "userId": "Practitioner/7"})
-    'Condition?patient=p%201&asserter=7'
-    """
-    user_type, _, user_id = str(context.get("userId", "")).partition("/")
-
-    def value(match: Any) -> str:
-        token = match.group(1)
-        if token in USER_TOKENS:
-            found = user_id if token == f"user{user_type}Id" else None
-        else:
-            found = context.get(token.removeprefix("context."))
-        # why: an unfillable token becomes empty, as the service itself fills it (data/prefetch.py)
-        return quote(str(found), safe="-./") if isinstance(found, str | int) else ""
-
-    return TOKEN.sub(value, template)
-
-
 def check_patient(session: requests.Session, fhir_base: str, patient_id: str, token: str | None) -> None:
     """Refuse to fire for a patient the FHIR server does not have (an EHR only opens charts it holds)."""
     url = f"{fhir_base.rstrip('/')}/Patient/{quote(patient_id, safe='')}"
@@ -161,7 +120,7 @@ def build_request(call: HookCall, *, fhir_server: str, token: str | None,
                   prefetch: Mapping[str, Any] | None) -> dict[str, Any]:
     """Build a CDS Hooks 2.0 request with a fresh hookInstance (no prefetch key when ``prefetch`` is None)."""
     request: dict[str, Any] = {"hook": call.hook, "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server,
-                               "context": hook_context(call)}
+                               "context": call.context()}
     if token:
         request["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer", "expires_in": 300,
                                         "scope": "patient/*.read", "subject": FIRE_SUBJECT}

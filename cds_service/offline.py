@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .data.fhir_client import bundle_resources
+from .hook_calls import hook_context
+from .protocol.prefetch_tokens import fill_template
 from .registry import ServiceDefinition
 
 __all__ = ["answer", "build_request", "bundle_resources", "split_drafts"]
@@ -53,15 +55,9 @@ def build_request(service: ServiceDefinition, resources: list[dict[str, Any]], *
                   draft_orders: Iterable[dict[str, Any]] = (), selections: Iterable[str] = (),
                   instance_seed: str = "") -> dict[str, Any]:
     """Build a complete hook request (with prefetch) for ``service`` from the patient's resources."""
-    context: dict[str, Any] = {"userId": OFFLINE_USER, "patientId": patient_id}
-    drafts = list(draft_orders)
-    if service.hook in ("order-select", "order-sign"):
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
-                                  "entry": [{"resource": order} for order in drafts]}
-    if service.hook == "order-select":
-        context["selections"] = list(selections) or [f"{o['resourceType']}/{o['id']}" for o in drafts]
-    prefetch = {key: answer(template.replace("{{context.patientId}}", patient_id), resources)
-                for key, template in service.prefetch.items()}
+    context = hook_context(service.hook, patient_id=patient_id, user_id=OFFLINE_USER,
+                           draft_orders=list(draft_orders), selections=list(selections))
+    prefetch = {key: answer(fill_template(template, context), resources) for key, template in service.prefetch.items()}
     seed = instance_seed or f"{service.id}:{patient_id}"
     return {"hook": service.hook, "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, f"b12-cds:{seed}")),
             "context": context, "prefetch": prefetch}

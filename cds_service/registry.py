@@ -12,15 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .errors import ConfigError, UnknownService
+from .protocol.prefetch_tokens import TOKEN, USER_TOKENS
 from .protocol.request import CONTEXT_MODELS, field_path
 from .query_subset import check_query_subset
 
 PRIVATE_BLOCK = "x-b12cds"  # never served by discovery
-TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-#: Prefetch tokens of CDS Hooks 2.0 besides ``context.<field>``.
 RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/|\?|$)")
 SCALAR_CONTEXT_FIELDS = frozenset({"patientId", "encounterId", "userId"})
-USER_TOKENS = ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId")
 
 #: evaluator name -> validator of the service's card texts (raises ValueError naming the field)
 CardTextValidators = Mapping[str, Callable[[Mapping[str, Any]], None]]

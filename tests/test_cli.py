@@ -79,6 +79,56 @@ def test_evaluate_an_order_hook_with_draft_orders_from_a_file(tmp_path):
     assert "delete MedicationRequest/fad-draft-fa" in result.output
 
 
+def test_evaluate_takes_the_draft_orders_of_a_hook_request_file_as_fire_does():
+    scenario = FIXTURES_DIR / "folic_acid_ordered_b12_deficient"
+    request = scenario / "folic-acid-safety-sign.request.json"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "order-sign", str(scenario / "chart.json"),
+                                           "--draft-orders", str(request), "--date", "2026-09-01", "--json"])
+    assert result.exit_code == 0, result.output
+    golden = json.loads((scenario / "folic-acid-safety-sign.response.json").read_text())
+    assert [c["summary"] for c in json.loads(result.output)["cards"]] == [c["summary"] for c in golden["cards"]]
+
+
+def test_evaluate_takes_a_single_draft_order_file(tmp_path):
+    scenario = FIXTURES_DIR / "folic_acid_ordered_b12_deficient"
+    request = json.loads((scenario / "folic-acid-safety-sign.request.json").read_text())
+    [order] = [e["resource"] for e in request["context"]["draftOrders"]["entry"]]
+    (tmp_path / "order.json").write_text(json.dumps(order))
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "order-sign", str(scenario / "chart.json"),
+                                           "--draft-orders", str(tmp_path / "order.json"), "--date", "2026-09-01"])
+    assert result.exit_code == 0, result.output
+    assert "!!! CRITICAL: Folic acid with untreated B12 deficiency" in result.output
+
+
+def test_evaluate_says_when_an_order_hook_has_no_draft_orders_and_what_to_pass():
+    chart = FIXTURES_DIR / "healthy_young_adult_nothing" / "chart.json"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "order-sign", str(chart), "--date", "2026-09-01"])
+    assert result.exit_code == 1
+    assert "order-sign: no draft orders found in" in result.output
+    assert "pass --draft-orders FILE (a draft order (a FHIR resource), a Bundle of them" in result.output
+    assert "silence is a feature" not in result.output
+
+
+def test_evaluate_refuses_an_order_file_without_orders(tmp_path):
+    chart = FIXTURES_DIR / "healthy_young_adult_nothing" / "chart.json"
+    (tmp_path / "empty.json").write_text('{"resourceType": "Bundle", "type": "collection"}')
+    (tmp_path / "odd.json").write_text('{"orders": []}')
+    empty = CliRunner().invoke(cli.main, ["evaluate", "--hook", "order-select", str(chart),
+                                          "--draft-orders", str(tmp_path / "empty.json")])
+    assert empty.exit_code == 1 and f"no draft orders found in {tmp_path / 'empty.json'}" in empty.output
+    odd = CliRunner().invoke(cli.main, ["evaluate", "--hook", "order-select", str(chart),
+                                        "--draft-orders", str(tmp_path / "odd.json")])
+    assert odd.exit_code == 1 and f"{tmp_path / 'odd.json'}: an order file must hold a draft order" in odd.output
+
+
+def test_evaluate_refuses_draft_orders_for_patient_view(tmp_path):
+    chart = FIXTURES_DIR / "healthy_young_adult_nothing" / "chart.json"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(chart),
+                                           "--draft-orders", str(chart)])
+    assert result.exit_code == 2
+    assert "--draft-orders goes with order-select or order-sign, not patient-view" in result.output
+
+
 def test_evaluate_says_when_nothing_is_to_be_done():
     chart = FIXTURES_DIR / "healthy_young_adult_nothing" / "chart.json"
     result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(chart), "--date", "2026-09-01"])

@@ -7,14 +7,14 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fhir_server import BEARER, free_port
 from helpers import FIXED_NOW, FIXTURES, ROOT, load_json
 from live_service import LiveService, invoke, running_service, service_config
 
-from cds_service import ehr
+from cds_service import cli, ehr
 from cds_service.ehr_http import EhrError, new_session
 
 pytestmark = pytest.mark.integration
@@ -91,6 +91,14 @@ def test_no_prefetch_sends_none_and_the_service_fetches_everything(svc, loaded):
     assert all(url.startswith(loaded) for url in svc.fhir_calls)
 
 
+def test_the_service_url_may_come_from_the_environment(svc, loaded):
+    args = ["fire", "--fhir-base", loaded, "--patient", "hya-patient", "--hook", "patient-view", "--json"]
+    result = CliRunner().invoke(cli.main, args, env={"B12CDS_SERVICE_URL": svc.url, "B12CDS_FHIR_TOKEN": BEARER})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"cards": []}
+    assert [r["context"]["patientId"] for r in svc.hook_requests] == ["hya-patient"]
+
+
 def test_json_is_the_raw_cds_hooks_response(svc, loaded):
     result = fire(svc, loaded, "--patient", "hya-patient", "--hook", "patient-view", "--json")
     assert result.exit_code == 0, result.output
@@ -111,7 +119,7 @@ def test_an_order_file_that_is_no_fhir_resource_is_refused(svc, loaded, tmp_path
     bad.write_text('{"orders": []}')
     result = fire(svc, loaded, "--patient", "fad-patient", "--hook", "order-sign", "--order", bad)
     assert result.exit_code == 1
-    assert f"{bad}: an order file must hold a FHIR resource" in result.output
+    assert f"{bad}: an order file must hold a draft order (a FHIR resource)" in result.output
 
 
 def test_order_sign_with_draft_orders_from_a_bundle_file(svc, loaded, tmp_path):
@@ -230,12 +238,13 @@ def test_a_prefetch_template_that_fails_is_left_out_with_a_note(loaded):
     assert note.startswith("prefetch missing: HTTP 404") and note.endswith("the service fetches it itself")
 
 
-def test_templates_are_filled_from_the_context_and_the_user():
-    context = {"patientId": "p-1", "userId": "PractitionerRole/r-9", "encounterId": "e 1"}
-    fill: Any = ehr.fill_template
-    assert fill("Encounter/{{context.encounterId}}", context) == "Encounter/e%201"
-    assert fill("X?a={{userPractitionerRoleId}}&b={{userPractitionerId}}", context) == "X?a=r-9&b="
-    assert fill("{{context.userId}}", context) == "PractitionerRole/r-9"
+def test_a_reference_token_reads_the_resource_it_names(loaded):
+    # CDS Hooks' own example: "user": "{{context.userId}}" reads the user's resource (here a patient as user)
+    templates = {"user": "{{context.userId}}"}
+    with new_session() as session:
+        done = ehr.run_prefetch(session, loaded, templates, {"userId": "Patient/dwn-patient"}, BEARER)
+    assert done.notes == []
+    assert (done.values["user"]["resourceType"], done.values["user"]["id"]) == ("Patient", "dwn-patient")
 
 
 def test_no_token_means_no_fhir_authorization():

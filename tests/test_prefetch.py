@@ -12,8 +12,9 @@ from helpers import FHIR_BASE, ROOT, TOKEN, patient_view_request, searchset, wit
 
 from cds_service.data.allowlist import ServerPolicy
 from cds_service.data.fhir_client import FetchLimits
-from cds_service.data.prefetch import FetchSettings, fill_template, resolve
+from cds_service.data.prefetch import FetchSettings, resolve
 from cds_service.errors import InvalidRequest, PrefetchUnavailable
+from cds_service.protocol.prefetch_tokens import fill_template
 from cds_service.protocol.request import parse_hook_call
 from cds_service.registry import load_registry
 
@@ -49,7 +50,7 @@ def b12(oid="b12-1", patient="pat-1"):
 
 
 def test_templates_are_filled_from_the_context():
-    filled = fill_template(SERVICE.prefetch["b12Labs"], call(patient_view_request("abc-123")))
+    filled = fill_template(SERVICE.prefetch["b12Labs"], dict(call(patient_view_request("abc-123")).context))
     assert filled.startswith("Observation?patient=abc-123&code=http://loinc.org|2132-9,")
 
 

@@ -13,13 +13,13 @@ import time
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
 from ..errors import InvalidRequest, PrefetchUnavailable
+from ..protocol.prefetch_tokens import fill_template
 from ..protocol.request import OrderSignContext, ParsedCall
-from ..registry import TOKEN, ServiceDefinition
+from ..registry import ServiceDefinition
 from .allowlist import ServerPolicy
 from .fhir_client import (
     FetchError,
@@ -75,30 +75,6 @@ class FetchSettings:
     observer: FetchObserver = field(default_factory=NoObserver)  # the app's metrics
 
 
-def fill_template(template: str, call: ParsedCall) -> str:
-    """Replace prefetch tokens with the (URL-encoded) context values.
-
-    >>> from cds_service.protocol.request import parse_hook_call
-    >>> call = parse_hook_call({"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-    ...     "context": {"userId": "Practitioner/7", "patientId": "p1"}}, "patient-view")
-    >>> fill_template("Condition?patient={{context.patientId}}&asserter={{userPractitionerId}}", call)
-    'Condition?patient=p1&asserter=7'
-    """
-    context = call.context
-    user_type, _, user_id = context.userId.partition("/")
-
-    def value(match: re.Match[str]) -> str:
-        token = match.group(1)
-        if token.startswith("context."):
-            found = getattr(context, token.removeprefix("context."), None)
-        else:
-            wanted = token.removeprefix("user").removesuffix("Id")
-            found = user_id if user_type == wanted else None
-        return quote(str(found), safe="-.") if found is not None else ""
-
-    return TOKEN.sub(value, template)
-
-
 def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSettings) -> PatientData:
     """Resolve every prefetch key of ``service`` for ``call``; raise 412 if required data is missing."""
     deadline = time.monotonic() + settings.deadline_seconds
@@ -114,7 +90,7 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
     pending: dict[str, Future[Any]] = {}
     reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
     for key, template in service.prefetch.items():
-        query = fill_template(template, call)
+        query = fill_template(template, dict(call.context))
         if READ_QUERY.match(query):
             reads.add(key)
         if key in provided:

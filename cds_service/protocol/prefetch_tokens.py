@@ -1,0 +1,48 @@
+"""CDS Hooks 2.0 prefetch tokens: what they are, and how a template is filled from a hook context.
+
+One filler for both sides of the wire: the service fills its own templates to fetch what the EHR did
+not prefetch (``data/prefetch.py``), and ``b12-cds fire`` fills them as an EHR would (``ehr.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import quote
+
+TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+#: Prefetch tokens of CDS Hooks 2.0 besides ``context.<field>``: the id part of ``context.userId``.
+USER_TOKENS = ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId")
+#: Characters a token's value keeps as they are; everything else is percent-encoded (RFC 3986).
+#: Why "/" stays: CDS Hooks fills ``{{context.userId}}`` with a reference ("Practitioner/123"), which
+#: a template uses as a read ("user": "{{context.userId}}") or as a reference search value
+#: (``performer={{context.userId}}``); "/" is legal in both a path and a query (RFC 3986 §3.3, §3.4).
+#: Encoded as %2F the read would name no resource. Everything that could end a value or add a
+#: parameter ("&", "=", "#", "?", "+", ",", " ") is encoded; ids never hold "/" (FHIR id: [A-Za-z0-9-.]).
+KEEP = "/"
+
+
+def fill_template(template: str, context: Mapping[str, object]) -> str:
+    """Replace the prefetch tokens with URL-encoded context values; an unfillable token becomes empty.
+
+    ``context`` is the hook's context (only fields holding a string can fill a token).
+
+    >>> fill_template("Condition?patient={{context.patientId}}&asserter={{userPractitionerId}}",
+    ...               {"patientId": "p 1", "userId": "Practitioner/7"})
+    'Condition?patient=p%201&asserter=7'
+    >>> fill_template("{{context.userId}}", {"userId": "Practitioner/7"})
+    'Practitioner/7'
+    """
+    user_type, _, user_id = str(context.get("userId") or "").partition("/")
+
+    def value(match: re.Match[str]) -> str:
+        token = match.group(1)
+        found: object = None
+        if token in USER_TOKENS:
+            found = user_id if token == f"user{user_type}Id" else None
+        elif token.startswith("context."):
+            found = context.get(token.removeprefix("context."))
+        # why: an unfillable token becomes empty (the search then finds nothing), never the word "None"
+        return quote(found, safe=KEEP) if isinstance(found, str) else ""
+
+    return TOKEN.sub(value, template)
