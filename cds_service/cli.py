@@ -27,10 +27,17 @@ def main() -> None:
               show_default="2", help="gunicorn worker processes (CDS_WORKERS).")
 @click.option("--threads", type=int, default=lambda: int(os.environ.get("CDS_THREADS", "8")),
               show_default="8", help="Threads per worker (CDS_THREADS).")
+@click.option("--worker-class", type=click.Choice(["gthread", "sync"]),
+              default=lambda: os.environ.get("CDS_WORKER_CLASS", "gthread"), show_default="gthread",
+              help="gunicorn worker class (CDS_WORKER_CLASS); sync serves one call per worker at a time.")
+@click.option("--worker-connections", type=int,
+              default=lambda: int(os.environ.get("CDS_WORKER_CONNECTIONS", "1000")), show_default="1000",
+              help="Open client connections one gthread worker holds at most (CDS_WORKER_CONNECTIONS).")
 @click.option("--timeout", type=int, default=lambda: int(os.environ.get("CDS_WORKER_TIMEOUT", "30")),
               show_default="30", help="Seconds before a silent worker is restarted (CDS_WORKER_TIMEOUT).")
 @click.option("--dev", is_flag=True, help="Flask's development server with reload and debug pages.")
-def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int, worker_class: str, worker_connections: int,
+          timeout: int, dev: bool) -> None:
     """Run the service (gunicorn; --dev for the Flask development server)."""
     import atexit
     import shutil
@@ -65,7 +72,7 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: b
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
-        "worker_class": "gthread", "accesslog": "-", "errorlog": "-",
+        "worker_class": worker_class, "worker_connections": worker_connections, "accesslog": "-", "errorlog": "-",
         # never log query strings or tokens: method, path, status, size, duration only
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         # connections opened before the fork must not be shared by the workers

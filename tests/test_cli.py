@@ -33,6 +33,18 @@ def test_serve_runs_gunicorn_with_the_configured_workers_and_threads(monkeypatch
     assert "%(q)s" not in options["access_log_format"]  # query strings may name patients: never logged
 
 
+def test_serve_takes_the_worker_class_and_connections_per_worker_from_the_environment(monkeypatch, tmp_path):
+    started = {}
+    monkeypatch.setattr(cli, "_Gunicorn", lambda app, options: started.update(options) or type(
+        "Fake", (), {"run": lambda self: None})())
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    env = {"CDS_AUTH_REQUIRED": "false", "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path}/fb.sqlite3",
+           "CDS_WORKER_CLASS": "sync", "CDS_WORKER_CONNECTIONS": "8"}
+    result = CliRunner().invoke(cli.main, ["serve"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (started["worker_class"], started["worker_connections"]) == ("sync", 8)
+
+
 def test_serve_refuses_to_start_with_a_clear_message_when_misconfigured(tmp_path):
     result = CliRunner().invoke(cli.main, ["serve"], env={"CDS_AUTH_REQUIRED": "true"})
     assert result.exit_code != 0
