@@ -14,6 +14,7 @@ from flask_cors import CORS
 from requests.adapters import HTTPAdapter
 
 from . import api, engine, logs
+from .cards.resources import SuggestedResourceError, prepare_suggestions
 from .config import load_config
 from .data.allowlist import ServerPolicy
 from .data.fhir_client import FetchLimits
@@ -105,11 +106,12 @@ def _authenticator(settings: Mapping[str, Any], store: FeedbackStore) -> Authent
 
 
 def _load_knowledge() -> None:
-    """Load and validate every knowledge file now, so a bad one stops start-up (not the first call)."""
+    """Load and validate every knowledge file, and the suggested resources made from it, now: so a bad one
+    stops start-up (not the first call)."""
     try:
         load_knowledge()
-        load_clinical_knowledge()
-    except (KnowledgeError, ClinicalKnowledgeError) as exc:
+        prepare_suggestions(load_clinical_knowledge())
+    except (KnowledgeError, ClinicalKnowledgeError, SuggestedResourceError) as exc:
         raise ConfigError(f"knowledge: {exc}") from exc
 
 

@@ -57,7 +57,7 @@ def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *,
         encounter_id=context.encounterId,
         user_id=context.userId,
         selections=context.selected_references if isinstance(context, OrderSelectContext) else (),
-        texts=service.card_texts,
+        texts=service.parsed_card_texts if service.parsed_card_texts is not None else service.card_texts,
         new_uuid=new_uuid,
     )
     cards = evaluators[service.evaluator](chart, card_context)

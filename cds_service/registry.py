@@ -20,8 +20,9 @@ PRIVATE_BLOCK = "x-b12cds"  # never served by discovery
 RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/|\?|$)")
 SCALAR_CONTEXT_FIELDS = frozenset({"patientId", "encounterId", "userId"})
 
-#: evaluator name -> validator of the service's card texts (raises ValueError naming the field)
-CardTextValidators = Mapping[str, Callable[[Mapping[str, Any]], None]]
+#: evaluator name -> parser of the service's card texts: returns them typed (opaque here), or raises
+#: ValueError naming the field
+CardTextValidators = Mapping[str, Callable[[Mapping[str, Any]], Any]]
 
 
 class _PrefetchPolicy(BaseModel):
@@ -95,6 +96,7 @@ class ServiceDefinition:
     required_keys: frozenset[str]
     card_texts: Mapping[str, Any]
     path: Path
+    parsed_card_texts: Any = None  # what the evaluator's parser made of card_texts at start-up
 
     def discovery_entry(self) -> dict[str, Any]:
         """Return this service as ``GET /cds-services`` lists it (no null or empty members)."""
@@ -164,12 +166,12 @@ def _load_service(path: Path, card_validators: CardTextValidators) -> ServiceDef
         raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.evaluator: unknown evaluator {private.evaluator!r} "
                           f"(known: {', '.join(sorted(card_validators))})")
     try:
-        card_validators[private.evaluator](private.cards)
+        parsed_texts = card_validators[private.evaluator](private.cards)
     except ValueError as exc:
         raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.cards: {exc}") from exc
     return ServiceDefinition(
         id=parsed.id, hook=parsed.hook, title=parsed.title, description=parsed.description,
         prefetch=parsed.prefetch, usage_requirements=parsed.usageRequirements,
         evaluator=private.evaluator, required_keys=frozenset(private.prefetchPolicy.required),
-        card_texts=private.cards, path=path,
+        card_texts=private.cards, path=path, parsed_card_texts=parsed_texts,
     )

@@ -9,6 +9,7 @@ from typing import Any
 from ..chart.facts import Chart
 from ..knowledge.clinical import load_clinical_knowledge
 from ..protocol.response import Card
+from .texts import CardTexts, parse_card_texts
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class CardContext:
     encounter_id: str | None
     user_id: str | None
     selections: tuple[str, ...]
-    texts: Mapping[str, Any]  # the service's x-b12cds.cards block
+    texts: CardTexts | Mapping[str, Any]  # the service's x-b12cds.cards block, parsed at start-up
     new_uuid: Callable[[], str]
 
 
@@ -29,7 +30,6 @@ Evaluator = Callable[[Chart, CardContext], list[Card]]
 
 from .folic_acid import evaluate_folic_acid_safety  # noqa: E402 -- needs CardContext defined first
 from .patient_view import evaluate_b12_status  # noqa: E402
-from .texts import parse_card_texts  # noqa: E402
 
 EVALUATORS: dict[str, Evaluator] = {
     "b12_status": evaluate_b12_status,
@@ -37,12 +37,12 @@ EVALUATORS: dict[str, Evaluator] = {
 }
 
 
-def validate_card_texts(evaluator: str, texts: Mapping[str, Any]) -> None:
-    """Check a service's card texts at start-up.
+def validate_card_texts(evaluator: str, texts: Mapping[str, Any]) -> CardTexts:
+    """Check a service's card texts at start-up and return them parsed (kept for every call).
 
     :raises ValueError: naming the missing or bad field.
     """
-    parse_card_texts(evaluator, texts, load_clinical_knowledge())
+    return parse_card_texts(evaluator, texts, load_clinical_knowledge())
 
 
 __all__ = ["EVALUATORS", "CardContext", "Evaluator", "validate_card_texts"]

@@ -16,7 +16,7 @@ from . import detail
 from .common import make_card, sections
 from .patient_view import NEXT_TEST
 from .resources import delete_suggestion, lab_suggestion, regimen_suggestion
-from .texts import CardTexts, parse_card_texts
+from .texts import CardTexts, card_texts
 
 if TYPE_CHECKING:
     from . import CardContext
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
     """One card when folic acid is being ordered while B12 deficiency is present or not excluded."""
     kb = load_clinical_knowledge()
-    texts = parse_card_texts("folic_acid_safety", ctx.texts, kb)
+    texts = card_texts("folic_acid_safety", ctx.texts, kb)
     # Why: §5 - order-select judges only the selected drafts; order-sign judges every draft.
     selections = ctx.selections if ctx.hook == "order-select" else None
     found = folic_acid_in_draft_orders(chart, kb, selections)

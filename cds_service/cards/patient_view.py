@@ -12,7 +12,7 @@ from ..rules.b12_status import B12StatusCode, DeficiencyBasis
 from . import detail
 from .common import make_card, sections
 from .resources import lab_suggestion, regimen_suggestion
-from .texts import CardTexts, parse_card_texts
+from .texts import CardTexts, card_texts
 
 if TYPE_CHECKING:
     from . import CardContext
@@ -25,7 +25,7 @@ NEXT_TEST = {Analyte.MMA: ("mma", "order_mma"), Analyte.B12_ACTIVE: ("b12_active
 def evaluate_b12_status(chart: Chart, ctx: CardContext) -> list[Card]:
     """Status card (or silence) plus the pure-motor-neuropathy card when coded."""
     kb = load_clinical_knowledge()
-    texts = parse_card_texts("b12_status", ctx.texts, kb)
+    texts = card_texts("b12_status", ctx.texts, kb)
     a = assess(chart, kb)
     cards = [card for card in (_status_card(a, ctx, texts, kb),) if card is not None]
     if a.pure_motor.present:

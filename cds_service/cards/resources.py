@@ -1,7 +1,8 @@
-"""FHIR R4 resources for suggestions (B12-RULES.md §6), each validated with fhir.resources.R4B."""
+"""FHIR R4 resources for suggestions (B12-RULES.md §6): templates validated once with fhir.resources.R4B."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
@@ -38,7 +39,59 @@ def _common(ctx: CardContext) -> dict[str, Any]:
 
 
 def medication_request(step: RegimenStep, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
-    """One phase of a B12 regimen as a draft MedicationRequest (§6)."""
+    """One phase of a B12 regimen as a draft MedicationRequest (§6), from its template."""
+    return _from_template("MedicationRequest", _templates(kb)[step], ctx)
+
+
+def service_request(test: LabTest, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
+    """A draft laboratory ServiceRequest coded with LOINC (§6), from its template."""
+    return _from_template("ServiceRequest", _templates(kb)[test], ctx)
+
+
+def prepare_suggestions(kb: ClinicalKnowledge) -> None:
+    """Build and validate the template of every resource the cards can suggest (at start-up).
+
+    :raises SuggestedResourceError: a template is not valid FHIR R4 (a bug or a bad knowledge file).
+    """
+    _templates(kb)
+
+
+#: id(kb) -> (kb, templates): each template is the JSON text of a resource's fixed part, validated once.
+_TEMPLATES: dict[int, tuple[ClinicalKnowledge, dict[RegimenStep | LabTest, str]]] = {}
+#: Stand-ins for the per-call references while a template is validated (all three present).
+_EXAMPLE_CONTEXT = {"status": "draft", "intent": "proposal", "subject": {"reference": "Patient/example"},
+                    "encounter": {"reference": "Encounter/example"},
+                    "requester": {"reference": "Practitioner/example"}}
+
+
+def _templates(kb: ClinicalKnowledge) -> dict[RegimenStep | LabTest, str]:
+    cached = _TEMPLATES.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        built: dict[RegimenStep | LabTest, str] = {}
+        for regimen in kb.regimens.values():
+            for step in regimen.steps:
+                built[step] = _checked("MedicationRequest", _medication_body(step, kb))
+        for test in kb.lab_tests.values():
+            built[test] = _checked("ServiceRequest", _service_body(test, kb))
+        cached = _TEMPLATES[id(kb)] = (kb, built)
+    return cached[1]
+
+
+def _checked(resource_type: str, body: dict[str, Any]) -> str:
+    validated({"resourceType": resource_type, **_EXAMPLE_CONTEXT, **body})
+    return json.dumps(body, ensure_ascii=False)
+
+
+def _from_template(resource_type: str, template: str, ctx: CardContext) -> dict[str, Any]:
+    """The template (a fresh copy) with this call's references.
+
+    Why no validation here: the references are the only per-call parts, and the request models have
+    already checked the ids they are made of (FHIR id, ``Type/id``); the rest was validated at start-up.
+    """
+    return {"resourceType": resource_type, **_common(ctx), **json.loads(template)}
+
+
+def _medication_body(step: RegimenStep, kb: ClinicalKnowledge) -> dict[str, Any]:
     product = kb.medications[_PRODUCT_FOR_ROUTE[step.route]]
     medication: dict[str, Any] = {"text": product.text}
     if product.rxnorm:  # only verified codes are sent (docs/terminology.md); text always
@@ -52,8 +105,7 @@ def medication_request(step: RegimenStep, ctx: CardContext, kb: ClinicalKnowledg
     if step.bounds_weeks:
         repeat["boundsDuration"] = {**_WEEKS, "value": step.bounds_weeks}
     reason = kb.deficiency_reason
-    resource = {
-        "resourceType": "MedicationRequest", **_common(ctx),
+    return {
         "medicationCodeableConcept": medication,
         "reasonCode": [{"coding": [_coding(reason)], "text": "Vitamin B12 deficiency"}],
         "dosageInstruction": [{
@@ -65,18 +117,11 @@ def medication_request(step: RegimenStep, ctx: CardContext, kb: ClinicalKnowledg
                 "system": UCUM, "code": step.dose_unit}}],
         }],
     }
-    return validated(resource)
 
 
-def service_request(test: LabTest, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
-    """A draft laboratory ServiceRequest coded with LOINC (§6)."""
-    category = kb.lab_category
-    resource = {
-        "resourceType": "ServiceRequest", **_common(ctx),
-        "category": [{"coding": [_coding(category)]}],
-        "code": {"coding": [_coding(test)], "text": test.text},
-    }
-    return validated(resource)
+def _service_body(test: LabTest, kb: ClinicalKnowledge) -> dict[str, Any]:
+    return {"category": [{"coding": [_coding(kb.lab_category)]}],
+            "code": {"coding": [_coding(test)], "text": test.text}}
 
 
 def _number(value: float) -> int | float:

@@ -131,6 +131,11 @@ def parse_card_texts(evaluator: str, texts: Mapping[str, Any], kb: ClinicalKnowl
     return parsed
 
 
+def card_texts(evaluator: str, texts: CardTexts | Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
+    """The texts as parsed at start-up; raw texts (a test's CardContext) are parsed now."""
+    return texts if isinstance(texts, CardTexts) else parse_card_texts(evaluator, texts, kb)
+
+
 def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: ClinicalKnowledge) -> None:
     for link in kind.links:
         if link not in kb.guidelines:

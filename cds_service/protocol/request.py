@@ -180,22 +180,37 @@ def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
     except ValueError as exc:  # whatever else the decoder refuses, e.g. an integer over 4,300 digits
         raise InvalidRequest("body is not valid JSON: a number is too long to read") from exc
-    if _depth_exceeds(value, limits.max_depth):
+    if _depth_exceeds(raw, limits.max_depth):
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels")
     return value
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Walk the decoded JSON without recursion; True as soon as it is deeper than ``limit``."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+_BRACKETS_ONLY = bytes(range(256)).translate(None, b"[]{}")  # translate(): delete every other byte
+_ONE_KIND = bytes.maketrans(b"[]", b"{}")
+
+
+def _depth_exceeds(raw: bytes | str, limit: int) -> bool:
+    r"""True if a body that has already parsed as JSON nests deeper than ``limit``.
+
+    A bounded scan of the raw text, in C-speed bytes operations (a walk over the decoded value cost as much
+    as the parsing): the string contents are cut out (escaped backslashes and quotes first, then every
+    other piece between quotes), everything but brackets is deleted, and innermost ``{}`` pairs are removed
+    once per level, at most ``limit`` times.
+
+    >>> _depth_exceeds(b'{"a": [{"b": "[[[[\\"]]"}]}', 3), _depth_exceeds(b'[[[[]]]]', 3)
+    (False, True)
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    elif json.detect_encoding(raw) not in ("utf-8", "utf-8-sig"):
+        raw = raw.decode(json.detect_encoding(raw)).encode("utf-8", "surrogatepass")
+    unquoted = raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2]
+    brackets = b"".join(unquoted).translate(_ONE_KIND, _BRACKETS_ONLY)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"{}", b"")
+    return bool(brackets)
 
 
 def check_size(request: HookRequest, context: PatientViewContext, limits: RequestLimits) -> None:
