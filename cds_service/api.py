@@ -14,8 +14,9 @@ from . import engine, logs
 from .data.prefetch import resolve
 from .errors import CDSError, PayloadTooLarge, ServiceUnavailable, Unauthorized, operation_outcome
 from .protocol.feedback import parse_feedback
-from .protocol.request import decode_json_body, parse_hook_call
-from .protocol.response import CDSResponse, to_json
+from .protocol.request import OrderSignContext, ParsedCall, decode_json_body, parse_hook_call
+from .protocol.response import Card, CDSResponse, to_json
+from .registry import ServiceDefinition
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,26 @@ def call_service(service_id: str) -> Any:
     data = resolve(service, call, rt.fetch_settings)
     cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid,
                             evaluators=rt.evaluators)
+    cards, withheld = _screen_repeats(rt, service, call, cards)
     body = to_json(CDSResponse(cards=cards))
     g.cards = body["cards"]
     if rt.shown is not None:
-        rt.shown.record(service.id, g.hook_instance, body["cards"], rt.clock())
+        rt.shown.record(service.id, g.hook_instance, body["cards"], rt.clock(),
+                        suppressed=to_json(CDSResponse(cards=withheld))["cards"])
     return jsonify(body)
+
+
+def _screen_repeats(rt: Runtime, service: ServiceDefinition, call: ParsedCall,
+                    cards: list[Card]) -> tuple[list[Card], list[Card]]:
+    """Withhold at order-sign the cards overridden at order-select for the same drafts (``repeats``)."""
+    context = call.context
+    if rt.repeats is None or not isinstance(context, OrderSignContext):
+        return cards, []
+    shown, withheld = rt.repeats.screen(service.hook, context.patientId, context.draftOrders.resources(), cards,
+                                        rt.clock())
+    if withheld:
+        rt.metrics.suppressed(service.id, [c.source.topic.code if c.source.topic else "" for c in withheld])
+    return shown, withheld
 
 
 @bp.post("/cds-services/<service_id>/feedback", strict_slashes=False)
@@ -105,6 +121,9 @@ def feedback(service_id: str) -> Any:
     stored, duplicates = rt.store.add(service.id, list(items))
     g.feedback = {"feedbackStored": stored, "feedbackDuplicates": duplicates}
     rt.metrics.feedback(service.id, [item.outcome for item in items], stored, duplicates)
+    if rt.repeats is not None:
+        latest = {str(item.card): item.outcome for item in sorted(items, key=lambda item: item.outcomeTimestamp)}
+        rt.repeats.feedback(latest, rt.clock())
     return jsonify({"stored": stored, "duplicates": duplicates})
 
 

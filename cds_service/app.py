@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .knowledge.clinical import ClinicalKnowledgeError, load_clinical_knowledge
 from .metrics import Metrics
 from .protocol.request import RequestLimits
 from .registry import default_hooks_dir, load_registry
+from .repeats import RepeatGuard
 from .runtime import Runtime
 from .security import Authenticator, InMemoryReplayCache
 from .security.sql_replay import SqlReplayCache
@@ -63,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         evaluators=evaluators,
         metrics=metrics,
         shown=ShownCards(store.engine),
+        repeats=_repeat_guard(settings, store),
         authenticator=authenticator,
         public_base_url=(settings["PUBLIC_BASE_URL"] or "").rstrip("/"),
         limits=RequestLimits(max_depth=int(settings["MAX_JSON_DEPTH"]),
@@ -103,6 +106,16 @@ def _authenticator(settings: Mapping[str, Any], store: FeedbackStore) -> Authent
     # behind a load balancer refuses a replay; "memory" protects one process only (tests, one worker).
     replay = InMemoryReplayCache() if settings["REPLAY_CACHE"] == "memory" else SqlReplayCache(store.engine)
     return Authenticator(settings["TRUSTED_ISSUERS"], replay_cache=replay)
+
+
+def _repeat_guard(settings: Mapping[str, Any], store: FeedbackStore) -> RepeatGuard | None:
+    """Suppression of repeated cards needs a secret key; without one every card shows again (safe)."""
+    hours = float(settings["SUPPRESSION_WINDOW_HOURS"])
+    if not settings["SUPPRESSION_KEY"] or hours == 0:
+        log.info("repeat suppression is off (%s): a card overridden at order-select shows again at order-sign",
+                 "no SUPPRESSION_KEY" if hours else "SUPPRESSION_WINDOW_HOURS=0")
+        return None
+    return RepeatGuard(store.engine, str(settings["SUPPRESSION_KEY"]).encode(), timedelta(hours=hours))
 
 
 def _load_knowledge() -> None:

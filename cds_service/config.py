@@ -40,6 +40,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "LOG_CARDS": (False, "Log the cards returned (they describe a patient): off unless you need it."),
     "LOG_LEVEL": ("INFO", "Python logging level."),
     "LOG_FORMAT": ("json", "'json' (one JSON object per line, for log collectors) or 'text'."),
+    "SUPPRESSION_KEY": (None, "Secret (32+ characters, the same on every instance) keying the hashes of patient and "
+                               "draft order that keep a card overridden at order-select from showing again at "
+                               "order-sign. Unset: nothing is suppressed; every card shows again."),
+    "SUPPRESSION_WINDOW_HOURS": (24.0, "Hours a card overridden at order-select stays hidden at order-sign for the "
+                                       "same draft; 0 turns suppression off."),
     "METRICS_ENABLED": (True, "Serve Prometheus metrics at /metrics, without a JWT (scrapers carry none). They hold "
                               "no patient data, but keep /metrics off the public internet. False: 404."),
 }
@@ -97,6 +102,11 @@ def _check(config: dict) -> None:
         raise ConfigError(f"REPLAY_CACHE must be 'database' or 'memory', got {config['REPLAY_CACHE']!r}")
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {config['LOG_FORMAT']!r}")
+    key = config["SUPPRESSION_KEY"]
+    if key is not None and (not isinstance(key, str) or len(key) < 32):
+        raise ConfigError("SUPPRESSION_KEY must be a secret of at least 32 characters (or unset: no suppression)")
+    if not isinstance(config["SUPPRESSION_WINDOW_HOURS"], int | float) or config["SUPPRESSION_WINDOW_HOURS"] < 0:
+        raise ConfigError(f"SUPPRESSION_WINDOW_HOURS must be 0 or more, got {config['SUPPRESSION_WINDOW_HOURS']!r}")
     for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES", "MAX_FEEDBACK_ITEMS",
                 "FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
                 "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY"):

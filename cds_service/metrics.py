@@ -82,6 +82,9 @@ class Metrics:
                                            ["resource_type", "reason"], registry=registry)
         self.prefetch_keys = Counter("b12cds_prefetch_keys", "Prefetch keys by source: provided, fetched, failed.",
                                      ["service", "source"], registry=registry)
+        self.cards_suppressed = Counter("b12cds_cards_suppressed", "Cards withheld at order-sign: overridden at "
+                                        "order-select for the same draft within the window.",
+                                        ["service", "kind"], registry=registry)
         self.feedback_items = Counter("b12cds_feedback", "Feedback items received, by outcome.",
                                       ["service", "outcome"], registry=registry)
         self.feedback_writes = Counter("b12cds_feedback_writes", "Feedback items stored, or ignored as duplicates.",
@@ -103,6 +106,13 @@ class Metrics:
             kind = ((card.get("source") or {}).get("topic") or {}).get("code")
             self.cards.labels(service, _one_of(card.get("indicator"), INDICATORS),
                               _one_of(kind, self._card_kinds)).inc()
+
+    @_never_raises
+    def suppressed(self, service_id: str, kinds: Iterable[str]) -> None:
+        """Count cards withheld as repeats, by kind."""
+        service = _one_of(service_id, self._services)
+        for kind in kinds:
+            self.cards_suppressed.labels(service, _one_of(kind, self._card_kinds)).inc()
 
     @_never_raises
     def feedback(self, service_id: str, outcomes: Iterable[str], stored: int, duplicates: int) -> None:

@@ -13,6 +13,7 @@ from .feedback_store import FeedbackStore
 from .metrics import Metrics
 from .protocol.request import RequestLimits
 from .registry import ServiceRegistry
+from .repeats import RepeatGuard
 from .security import Authenticator
 from .shown_cards import ShownCards
 
@@ -40,6 +41,7 @@ class Runtime:
     new_uuid: Callable[[], str] = _new_uuid  # injectable so golden responses are stable
     metrics: Metrics = field(default_factory=lambda: Metrics(()))  # the app's own registry
     shown: ShownCards | None = None  # records the cards returned (None: not recorded)
+    repeats: RepeatGuard | None = None  # None: no SUPPRESSION_KEY (or a window of 0), nothing is suppressed
 
     def today(self) -> date:
         """Return the date the rules reason from."""

@@ -1,4 +1,4 @@
-"""`b12-cds report` gives the known rates of generated feedback, on SQLite (here) and PostgreSQL."""
+"""`b12-cds report` gives the known rates of generated feedback (PostgreSQL: test_governance_postgres.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from report_data import KIND, SERVICE, SUPPRESSED, WEEK_1, WEEK_2, generate
-from test_postgres import database_url, postgres  # noqa: F401  (the PostgreSQL server fixtures)
 
 from cds_service.cli import main
 from cds_service.feedback_store import FeedbackStore
@@ -71,11 +70,3 @@ def test_since_after_until_is_refused(sqlite_url):
                                        "--until", "2026-01-31"])
     assert result.exit_code == 2 and "is after" in result.output
 
-
-def test_known_rates_on_postgresql(database_url):  # noqa: F811  (the fixture imported above)
-    store = FeedbackStore.from_url(database_url)
-    try:
-        generate(store)
-        check_known_rates(store)
-    finally:
-        store.engine.dispose()

@@ -45,7 +45,8 @@ def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
         # Why: §5 - 0.4-5 mg folic acid is standard pregnancy care; unless deficiency is
         # confirmed the card stays but drops to info.
         card = _lowered_for_pregnancy(card, texts, a)
-    return [card]
+    # The drafts the card is about: an override at order-select then spares the same drafts at order-sign.
+    return [card.about(o.use.source_ref for o in found)]
 
 
 def _lowered_for_pregnancy(card: Card, texts: CardTexts, a: B12Assessment) -> Card:

@@ -7,6 +7,7 @@ Serialise with :func:`to_json` so that no element is ever ``null`` or empty
 from __future__ import annotations
 
 import uuid as uuid_lib
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -111,6 +113,19 @@ class Card(_Wire):
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
+    # The draft orders ("MedicationRequest/<id>") the card is about. Never sent: it lets the service recognise
+    # the same card for the same draft at order-select and order-sign (``repeats``).
+    _about_drafts: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def about_drafts(self) -> tuple[str, ...]:
+        """The draft orders this card is about (empty when none)."""
+        return self._about_drafts
+
+    def about(self, refs: Iterable[str]) -> Card:
+        """Note the draft orders this card is about, and return the card."""
+        self._about_drafts = tuple(ref for ref in refs if ref)
+        return self
 
     @field_validator("summary")
     @classmethod
