@@ -4,6 +4,11 @@ A scenario's ``chart.json`` is a transaction Bundle. The request's prefetch is t
 prefetch templates answered from that chart in memory (``cds_service.offline``), the way a FHIR
 server would answer them.
 
+A call marked ``"verbatimRequest": true`` instead keeps its ``<service>.request.json`` as a real EHR
+sent it (captured from the official CDS Hooks sandbox, dates shifted back to ``evaluatedAt``): it is
+never rewritten here, and ``test_fixtures.py`` checks that it still holds the scenario's chart,
+draft orders and selections.
+
 Regenerate after an intended change to cards, then review the diff::
 
     .venv/bin/python tests/fixture_tools.py
@@ -46,6 +51,11 @@ class FixtureCall:
         return self.directory / f"{self.service}.response.json"
 
     @property
+    def verbatim(self) -> bool:
+        """True when the request file is a captured request, kept as it was sent."""
+        return bool(self.call.get("verbatimRequest"))
+
+    @property
     def test_id(self) -> str:
         return f"{self.scenario}-{self.service}"
 
@@ -70,7 +80,9 @@ def patient_id(resources: list[dict[str, Any]]) -> str:
 
 
 def build_request(fixture: FixtureCall) -> dict[str, Any]:
-    """Build the hook request with prefetch for one fixture call."""
+    """Build the hook request with prefetch for one fixture call (a verbatim one is read as captured)."""
+    if fixture.verbatim:
+        return load_json(fixture.request_path)
     from cds_service.offline import build_request as offline_request
     from cds_service.registry import load_registry
 
@@ -99,7 +111,8 @@ def regenerate() -> None:
     """Write every request and expected response file."""
     for fixture in iter_fixture_calls():
         request = build_request(fixture)
-        fixture.request_path.write_text(json.dumps(request, indent=2, ensure_ascii=False) + "\n")
+        if not fixture.verbatim:
+            fixture.request_path.write_text(json.dumps(request, indent=2, ensure_ascii=False) + "\n")
         response = fixture_app(fixture.evaluated_at).test_client().post(
             f"/cds-services/{fixture.service}", json=request)
         if response.status_code != 200:
