@@ -1,15 +1,15 @@
-"""Small FHIR R4 builders for the chart and knowledge tests."""
+"""Small FHIR R4 builders for the chart and knowledge tests (chart facts: ``facts_builders``)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
+
+from facts_builders import TODAY
 
 from cds_service.chart import ChartData, build_chart
 from cds_service.chart.facts import Chart
 from cds_service.knowledge import load_knowledge
 
-TODAY = date(2026, 3, 15)
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
@@ -148,13 +148,16 @@ def procedure(code_concept: JSON, *, id: str = "proc-1", status: str = "complete
     } | fields
 
 
-def chart(**data: Any) -> Chart:
-    """Build a chart for TODAY from ChartData fields."""
+def chart_from_fhir(**data: Any) -> Chart:
+    """Read a chart for TODAY from FHIR resources (ChartData fields) through the chart layer.
+
+    (``facts_builders.chart`` builds a chart from facts directly, for the rules and cards.)
+    """
     return build_chart(ChartData(**data), today=TODAY, kb=kb())
 
 
 def only_lab(*observations: JSON) -> Any:
     """Return the single LabResult read from ``observations``."""
-    built = chart(observations=list(observations))
+    built = chart_from_fhir(observations=list(observations))
     assert len(built.labs) == 1, built
     return built.labs[0]

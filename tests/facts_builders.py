@@ -185,6 +185,7 @@ def chart(
     today: date = TODAY,
     notes=(),
 ) -> Chart:
+    """Build a chart from facts directly (``chart_helpers.chart_from_fhir`` reads one from FHIR resources)."""
     return Chart(
         today=today,
         patient=Patient(id="p1", sex=sex, birth_date=birth),
@@ -199,32 +200,23 @@ def chart(
 
 # --- card helpers -------------------------------------------------------------------------------
 
-HOOKS = {
-    "b12-status": "patient-view",
-    "folic-acid-safety-select": "order-select",
-    "folic-acid-safety-sign": "order-sign",
-}
-
 
 def card_context(service: str, *, selections: tuple[str, ...] = (), encounter: str | None = "enc-1"):
-    """A CardContext for one of the hooks files, with counting uuids (stable goldens)."""
-    import json
-    from pathlib import Path
+    """A CardContext for one of the services in hooks/*.json, with counting uuids (stable goldens)."""
+    from helpers import service_definition
 
     from cds_service.cards import CardContext
 
-    block = json.loads((Path(__file__).parents[1] / "hooks" / f"{service}.json").read_text("utf-8"))[
-        "x-b12cds"
-    ]
+    definition = service_definition(service)
     ids = count(1)
-    return block["evaluator"], CardContext(
+    return definition.evaluator, CardContext(
         service_id=service,
-        hook=HOOKS[service],
+        hook=definition.hook,
         patient_id="p1",
         encounter_id=encounter,
         user_id="Practitioner/dr-1",
         selections=selections,
-        texts=block["cards"],
+        texts=definition.card_texts,
         new_uuid=lambda: f"00000000-0000-4000-8000-{next(ids):012d}",
     )
 

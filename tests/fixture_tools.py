@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
-from helpers import FIXTURES, ROOT, counting_uuids, load_json
+from helpers import FIXTURES, counting_uuids, load_json, service_definition
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,14 @@ def build_request(fixture: FixtureCall) -> dict[str, Any]:
     if fixture.verbatim:
         return load_json(fixture.request_path)
     from cds_service.offline import build_request as offline_request
-    from cds_service.registry import load_registry
-
     resources = chart_resources(fixture.directory)
-    service = load_registry(ROOT / "hooks", _ANY_CARDS).get(fixture.service)
+    service = service_definition(fixture.service)
     drafts = [entry["resource"] for entry in fixture.call.get("draftOrders", {}).get("entry", [])]
     request = offline_request(service, resources, patient_id=patient_id(resources), draft_orders=drafts,
                               selections=fixture.call.get("selections", ()), instance_seed=fixture.test_id)
     if "draftOrders" in fixture.call:
         request["context"]["draftOrders"] = fixture.call["draftOrders"]  # exactly as the scenario wrote it
     return request
-
-
-_ANY_CARDS = {"b12_status": lambda texts: None, "folic_acid_safety": lambda texts: None}
 
 
 def fixture_app(evaluated_at: datetime):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 from collections.abc import Callable
@@ -17,6 +18,31 @@ FHIR_BASE = "https://ehr.example.org/fhir"
 TOKEN = "opaque-access-token-123"
 HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
 FIXED_NOW = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+
+
+def accept_any_cards() -> dict[str, Callable[[Any], None]]:
+    """Card-text checks that accept anything, one per evaluator the service has (to test the registry alone)."""
+    from cds_service.cards import EVALUATORS
+
+    return dict.fromkeys(EVALUATORS, _accept)
+
+
+def _accept(_texts: Any) -> None:
+    return None
+
+
+@functools.cache
+def registered_services() -> tuple[Any, ...]:
+    """The services defined in hooks/*.json (ServiceDefinitions, read once), card texts unchecked."""
+    from cds_service.registry import load_registry
+
+    return tuple(load_registry(ROOT / "hooks", accept_any_cards()))
+
+
+def service_definition(service_id: str) -> Any:
+    """The ServiceDefinition of one service in hooks/*.json."""
+    [found] = [service for service in registered_services() if service.id == service_id]
+    return found
 
 
 def counting_uuids() -> Callable[[], str]:

@@ -6,7 +6,15 @@ import json
 
 import pytest
 import responses
-from helpers import FHIR_BASE, HOOK_INSTANCE, TOKEN, patient_view_request, searchset, with_fhir_server
+from helpers import (
+    FHIR_BASE,
+    HOOK_INSTANCE,
+    TOKEN,
+    patient_view_request,
+    registered_services,
+    searchset,
+    with_fhir_server,
+)
 
 PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1990-05-01"}
 SERVICE_KEYS = ("patient", "b12Labs", "bloodCount", "renalFunction", "medicationStatements",
@@ -54,8 +62,8 @@ def test_a_quiet_chart_gets_an_empty_card_list(client):
     assert response.get_json() == {"cards": []}
 
 
-@pytest.mark.parametrize("service,hook", [("folic-acid-safety-select", "order-select"),
-                                          ("folic-acid-safety-sign", "order-sign")])
+@pytest.mark.parametrize("service,hook", [(s.id, s.hook) for s in registered_services()
+                                          if s.hook in ("order-select", "order-sign")])
 def test_order_hooks_accept_the_sandbox_draft_orders_without_bundle_type(client, service, hook):
     response = client.post(f"/cds-services/{service}", json=order_request(hook))
     assert response.status_code == 200

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import registered_services
 
 from cds_service.cards import EVALUATORS, CardContext, validate_card_texts
 
@@ -17,7 +18,7 @@ def _block(name):
     return json.loads((HOOKS / f"{name}.json").read_text("utf-8"))["x-b12cds"]
 
 
-@pytest.mark.parametrize("name", ["b12-status", "folic-acid-safety-select", "folic-acid-safety-sign"])
+@pytest.mark.parametrize("name", [service.id for service in registered_services()])
 def test_hooks_card_texts_are_valid(name):
     block = _block(name)
     assert block["evaluator"] in EVALUATORS

@@ -6,7 +6,7 @@ import math
 from datetime import date
 
 import pytest
-from chart_helpers import V3_INTERPRETATION, chart, kb, observation, only_lab, quantity
+from chart_helpers import V3_INTERPRETATION, chart_from_fhir, kb, observation, only_lab, quantity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,7 +80,7 @@ def test_human_unit_in_another_case_is_accepted_when_its_size_is_unambiguous() -
 
 
 def test_unknown_unit_is_reported_with_a_note_and_never_converted() -> None:
-    built = chart(observations=[observation("2132-9", id="9", valueQuantity=quantity(300, "mg"))])
+    built = chart_from_fhir(observations=[observation("2132-9", id="9", valueQuantity=quantity(300, "mg"))])
     (lab,) = built.labs
     assert lab.value is None
     assert lab.unit == "mg"
@@ -101,7 +101,7 @@ def test_value_without_any_unit_borrows_the_reference_range_unit() -> None:
 
 
 def test_value_without_any_unit_is_read_in_the_unit_its_loinc_code_implies() -> None:
-    built = chart(observations=[observation("14685-2", id="m", valueQuantity={"value": 100})])
+    built = chart_from_fhir(observations=[observation("14685-2", id="m", valueQuantity={"value": 100})])
     (lab,) = built.labs
     assert (lab.value, lab.reported, lab.usable) == (pytest.approx(135.5), "100", True)
     assert built.notes == (
@@ -116,7 +116,7 @@ def test_bare_value_string_on_the_mass_b12_code_is_read_in_ng_per_litre() -> Non
 
 @pytest.mark.parametrize("code", ["13964-2", "718-7"])  # MMA: nmol/L or umol/L; Hb: g/dL or g/L
 def test_value_without_unit_is_unknown_where_the_code_allows_several_scales(code: str) -> None:
-    built = chart(observations=[observation(code, valueQuantity={"value": 100})])
+    built = chart_from_fhir(observations=[observation(code, valueQuantity={"value": 100})])
     assert built.labs[0].issues == (DataIssue.UNKNOWN_UNIT,)
     assert "no unit" in built.notes[0]
 
@@ -246,7 +246,7 @@ def test_result_without_any_date_is_no_date() -> None:
 def test_labs_are_newest_first_with_undated_last() -> None:
     undated = observation(id="u", valueQuantity=quantity(1, "ng/L"))
     del undated["effectiveDateTime"]
-    built = chart(
+    built = chart_from_fhir(
         observations=[
             observation(id="old", effectiveDateTime="2024-01-01", valueQuantity=quantity(1, "ng/L")),
             undated,
@@ -304,7 +304,7 @@ def test_interpretation_codes_are_reduced(code: str, expected: Interpretation | 
 
 
 def test_unrelated_observations_are_ignored() -> None:
-    built = chart(observations=[observation("2160-0", valueQuantity=quantity(1.0, "mg/dL"))])
+    built = chart_from_fhir(observations=[observation("2160-0", valueQuantity=quantity(1.0, "mg/dL"))])
     assert built.labs == () and built.notes == ()
 
 
@@ -323,11 +323,11 @@ def test_loinc_coded_result_outside_the_value_sets_is_not_matched_by_name() -> N
     obs = observation(
         "2134-5", text="Vitamin B12 unsaturated binding capacity", valueQuantity=quantity(900, "pg/mL")
     )
-    assert chart(observations=[obs]).labs == ()
+    assert chart_from_fhir(observations=[obs]).labs == ()
 
 
 def test_a_name_naming_two_tests_is_not_guessed() -> None:
-    built = chart(observations=[observation(None, id="x", text="B12 and folate", valueString="see report")])
+    built = chart_from_fhir(observations=[observation(None, id="x", text="B12 and folate", valueString="see report")])
     assert built.labs == ()
     assert built.notes == (
         "Observation/x 'B12 and folate' matches several tests (b12_total, folate); not used",
@@ -336,7 +336,7 @@ def test_a_name_naming_two_tests_is_not_guessed() -> None:
 
 def test_an_unreadable_date_is_named_and_the_result_kept_without_a_date() -> None:
     broken = observation(id="bad", valueQuantity=quantity(150, "ng/L"), effectiveDateTime="yesterday")
-    built = chart(observations=[broken])
+    built = chart_from_fhir(observations=[broken])
     assert [lab.issues for lab in built.labs] == [(DataIssue.NO_DATE,)]
     assert built.notes == (
         "Observation/bad: effectiveDateTime could not be read ('yesterday' is not a FHIR date)",)
@@ -346,12 +346,12 @@ def test_defects_in_elements_the_rules_do_not_read_change_nothing() -> None:
     clean = observation(id="ok", valueQuantity=quantity(150, "ng/L"), effectiveDateTime="2026-03-01")
     noisy = {**clean, "category": {"coding": "laboratory"}, "note": "see lab", "performer": 7,
              "extension": [{"url": 3}], "meta": {"tag": "x"}, "subject": "Patient/1"}
-    assert chart(observations=[noisy]) == chart(observations=[clean])
+    assert chart_from_fhir(observations=[noisy]) == chart_from_fhir(observations=[clean])
 
 
 def test_duplicate_observations_are_read_once() -> None:
     obs = observation(valueQuantity=quantity(150, "ng/L"))
-    assert len(chart(observations=[obs, dict(obs)]).labs) == 1
+    assert len(chart_from_fhir(observations=[obs, dict(obs)]).labs) == 1
 
 
 # --- never raises ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from chart_helpers import (
     RXNORM,
     SNOMED,
     TODAY,
-    chart,
+    chart_from_fhir,
     concept,
     dose,
     kb,
@@ -32,7 +32,7 @@ IM = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscula
 
 def only_use(**data: object):
     """Return the single MedicationUse on record in a chart built from ``data``."""
-    built = chart(**data)
+    built = chart_from_fhir(**data)
     assert len(built.medications) == 1, built
     return built.medications[0]
 
@@ -69,7 +69,7 @@ def test_text_only_medication_is_recognised_by_brand_name() -> None:
 
 def test_unrelated_medication_is_ignored() -> None:
     lisinopril = concept(RXNORM, "29046", "lisinopril")
-    assert chart(medication_requests=[medication_request(lisinopril)]).medications == ()
+    assert chart_from_fhir(medication_requests=[medication_request(lisinopril)]).medications == ()
 
 
 def test_contained_medication_is_resolved() -> None:
@@ -82,7 +82,7 @@ def test_contained_medication_is_resolved() -> None:
 def test_referenced_medication_is_resolved_from_the_fetched_medications() -> None:
     medication = {"resourceType": "Medication", "id": "m7", "code": concept(RXNORM, "7646", "omeprazole")}
     request = medication_request(medicationReference={"reference": "https://ehr.example/fhir/Medication/m7"})
-    built = chart(medication_requests=[request], medications={"Medication/m7": medication})
+    built = chart_from_fhir(medication_requests=[request], medications={"Medication/m7": medication})
     assert [u.med_class for u in built.medications] == [MedicationClass.PPI]
     assert built.notes == ()
 
@@ -91,7 +91,7 @@ def test_unresolved_reference_is_noted_and_matched_on_its_display() -> None:
     request = medication_request(
         medicationReference={"reference": "Medication/gone", "display": "Omeprazole 20mg"}
     )
-    built = chart(medication_requests=[request])
+    built = chart_from_fhir(medication_requests=[request])
     assert [u.med_class for u in built.medications] == [MedicationClass.PPI]
     assert built.notes == (
         "MedicationRequest/mr-1: medication Medication/gone could not be resolved; "
@@ -134,14 +134,14 @@ def test_unreadable_medication_code_falls_back_to_the_display_and_is_named() -> 
     request = medication_request(
         medicationReference={"reference": "Medication/m", "display": "Folic acid 5 mg"}
     )
-    built = chart(medication_requests=[request], medications={"Medication/m": medication})
+    built = chart_from_fhir(medication_requests=[request], medications={"Medication/m": medication})
     assert [u.med_class for u in built.medications] == [MedicationClass.FOLIC_ACID]
     assert built.notes == ("Medication/m: code could not be read (not an object)",)
 
 
 def test_unreadable_start_is_named_and_the_record_kept_without_a_start() -> None:
     request = medication_request(METFORMIN, authoredOn="last week")
-    built = chart(medication_requests=[request])
+    built = chart_from_fhir(medication_requests=[request])
     assert [(u.med_class, u.start) for u in built.medications] == [(MedicationClass.METFORMIN, None)]
     assert built.notes == (
         "MedicationRequest/mr-1: authoredOn could not be read ('last week' is not a FHIR date)",)
@@ -339,7 +339,7 @@ def test_active_follows_status(kind: str, status: str, active: bool) -> None:
 
 
 def test_entered_in_error_records_are_dropped() -> None:
-    built = chart(
+    built = chart_from_fhir(
         medication_requests=[medication_request(METFORMIN, status="entered-in-error")],
         medication_statements=[medication_statement(METFORMIN, status="entered-in-error")],
     )
@@ -351,7 +351,7 @@ def test_entered_in_error_records_are_dropped() -> None:
 
 def test_draft_folic_acid_order_is_an_active_draft() -> None:
     draft = medication_request(FOLIC_ACID, status="draft", dosageInstruction=[dose(5, "mg")])
-    built = chart(draft_orders=[draft])
+    built = chart_from_fhir(draft_orders=[draft])
     assert built.medications == ()
     (use,) = built.draft_orders
     assert (use.med_class, use.is_draft, use.active, use.daily_dose_mg) == (
@@ -380,7 +380,7 @@ def test_non_medication_drafts_are_ignored() -> None:
         "subject": {"reference": "Patient/pat-1"},
     }
     statement = medication_statement(FOLIC_ACID, status="active")
-    built = chart(draft_orders=[nutrition, service, statement, "junk"])
+    built = chart_from_fhir(draft_orders=[nutrition, service, statement, "junk"])
     assert (built.draft_orders, built.notes) == ((), ())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from chart_helpers import ICD10CM, SNOMED, chart, concept, condition, procedure
+from chart_helpers import ICD10CM, SNOMED, chart_from_fhir, concept, condition, procedure
 
 from cds_service.chart.facts import ProblemCategory
 
@@ -14,7 +14,7 @@ NEUROPATHY = concept(SNOMED, "302226006", "Peripheral nerve disease")
 
 def only_problem(*conditions: dict, procedures: tuple[dict, ...] = ()):
     """Return the single Problem read from ``conditions`` and ``procedures``."""
-    built = chart(conditions=list(conditions), procedures=list(procedures))
+    built = chart_from_fhir(conditions=list(conditions), procedures=list(procedures))
     assert len(built.problems) == 1, built
     return built.problems[0]
 
@@ -50,7 +50,7 @@ def test_purely_motor_neuropathy_in_words_is_not_also_a_neuropathy() -> None:
 
 
 def test_one_condition_can_fall_in_two_categories() -> None:
-    built = chart(conditions=[condition({"text": "Dementia due to cobalamin deficiency"})])
+    built = chart_from_fhir(conditions=[condition({"text": "Dementia due to cobalamin deficiency"})])
     assert {p.category for p in built.problems} == {
         ProblemCategory.COGNITIVE_IMPAIRMENT,
         ProblemCategory.B12_DEFICIENCY,
@@ -58,12 +58,12 @@ def test_one_condition_can_fall_in_two_categories() -> None:
 
 
 def test_unrelated_condition_is_ignored() -> None:
-    built = chart(conditions=[condition(concept(SNOMED, "38341003", "Hypertension"))])
+    built = chart_from_fhir(conditions=[condition(concept(SNOMED, "38341003", "Hypertension"))])
     assert (built.problems, built.notes) == ((), ())
 
 
 def test_unreadable_onset_is_named_and_the_problem_kept() -> None:
-    built = chart(conditions=[condition(NEUROPATHY, id="c9", onsetDateTime="last spring")])
+    built = chart_from_fhir(conditions=[condition(NEUROPATHY, id="c9", onsetDateTime="last spring")])
     assert [(p.category, p.onset) for p in built.problems] == [(ProblemCategory.NEUROPATHY, None)]
     assert built.notes == ("Condition/c9: onsetDateTime could not be read ('last spring' is not a FHIR date)",)
 
@@ -104,7 +104,7 @@ def test_condition_without_clinical_status_but_with_abatement_is_over() -> None:
 
 
 def test_entered_in_error_condition_is_dropped() -> None:
-    built = chart(conditions=[condition(NEUROPATHY, clinical=None, verification="entered-in-error")])
+    built = chart_from_fhir(conditions=[condition(NEUROPATHY, clinical=None, verification="entered-in-error")])
     assert built.problems == ()
 
 
@@ -140,11 +140,11 @@ def test_ileal_resection_procedure_by_text() -> None:
 @pytest.mark.parametrize("status", ["preparation", "in-progress", "not-done", "entered-in-error", "unknown"])
 def test_procedure_that_did_not_complete_is_ignored(status: str) -> None:
     gastrectomy = procedure(concept(SNOMED, "53442002"), status=status)
-    assert chart(procedures=[gastrectomy]).problems == ()
+    assert chart_from_fhir(procedures=[gastrectomy]).problems == ()
 
 
 def test_non_surgical_procedure_categories_are_not_read() -> None:
-    assert chart(procedures=[procedure({"text": "Neuropathy assessment"})]).problems == ()
+    assert chart_from_fhir(procedures=[procedure({"text": "Neuropathy assessment"})]).problems == ()
 
 
 # --- patient ----------------------------------------------------------------------------------------------
@@ -163,13 +163,13 @@ def test_patient_birth_date_may_be_partial(birth_date: str | None, expected: dat
     patient = {"resourceType": "Patient", "id": "pat-1", "gender": "female"}
     if birth_date:
         patient["birthDate"] = birth_date
-    built = chart(patient=patient)
+    built = chart_from_fhir(patient=patient)
     assert built.patient is not None
     assert (built.patient.id, built.patient.sex, built.patient.birth_date) == ("pat-1", "female", expected)
 
 
 def test_patient_defects_outside_the_read_elements_are_not_mentioned() -> None:
-    built = chart(
+    built = chart_from_fhir(
         patient={"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950", "bogus": 1,
                  "name": "Smith", "telecom": {"value": 5}}
     )
@@ -178,11 +178,11 @@ def test_patient_defects_outside_the_read_elements_are_not_mentioned() -> None:
 
 
 def test_unreadable_birth_date_is_named() -> None:
-    built = chart(patient={"resourceType": "Patient", "id": "p", "birthDate": 1950})
+    built = chart_from_fhir(patient={"resourceType": "Patient", "id": "p", "birthDate": 1950})
     assert built.patient is not None and built.patient.birth_date is None
     assert built.notes == ("Patient/p: birthDate could not be read (not a date string)",)
 
 
 def test_no_patient_and_missing_data_sets_are_passed_on() -> None:
-    built = chart(missing=frozenset({"conditions"}))
+    built = chart_from_fhir(missing=frozenset({"conditions"}))
     assert (built.patient, built.missing) == (None, frozenset({"conditions"}))

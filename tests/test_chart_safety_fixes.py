@@ -11,7 +11,7 @@ from chart_helpers import (
     ATC,
     RXNORM,
     SNOMED,
-    chart,
+    chart_from_fhir,
     concept,
     condition,
     medication_request,
@@ -48,7 +48,7 @@ def _b12_150() -> dict:
 @pytest.mark.parametrize("status", ["cancelled", "entered-in-error", "stopped", "completed", "revoked"])
 def test_folic_acid_draft_that_was_cancelled_or_stopped_never_triggers(status: str) -> None:
     draft = _draft(FOLIC_ACID_5MG, id="fa", status=status, dosageInstruction=[_daily(1)])
-    built = chart(draft_orders=[draft], observations=[_b12_150()])
+    built = chart_from_fhir(draft_orders=[draft], observations=[_b12_150()])
     assert built.draft_orders == ()
     assert run(SIGN, built) == []
 
@@ -56,7 +56,7 @@ def test_folic_acid_draft_that_was_cancelled_or_stopped_never_triggers(status: s
 @pytest.mark.parametrize("status", ["draft", "active", "on-hold"])
 def test_folic_acid_draft_that_is_live_still_triggers(status: str) -> None:
     draft = _draft(FOLIC_ACID_5MG, id="fa", status=status, dosageInstruction=[_daily(1)])
-    (card,) = run(SIGN, chart(draft_orders=[draft], observations=[_b12_150()]))
+    (card,) = run(SIGN, chart_from_fhir(draft_orders=[draft], observations=[_b12_150()]))
     assert card.indicator == "critical"
 
 
@@ -64,7 +64,7 @@ def test_cancelled_hydroxocobalamin_draft_is_not_b12_alongside_folic_acid() -> N
     folic = _draft(FOLIC_ACID_5MG, id="fa", dosageInstruction=[_daily(1)])
     hydroxo = _draft(concept(None, None, text="Hydroxocobalamin 1 mg/mL injection"), id="hx", status="cancelled",
                      dosageInstruction=[{"route": IM, "text": "1 mg IM every 3 months"}])
-    (card,) = run(SIGN, chart(draft_orders=[folic, hydroxo], observations=[_b12_150()]))
+    (card,) = run(SIGN, chart_from_fhir(draft_orders=[folic, hydroxo], observations=[_b12_150()]))
     assert card.indicator == "critical"
 
 
@@ -81,7 +81,7 @@ def test_cancelled_hydroxocobalamin_draft_is_not_b12_alongside_folic_acid() -> N
     ],
 )
 def test_folic_acid_dose_in_tablets_is_read_from_the_strength_in_the_name(medication, line, expected) -> None:
-    built = chart(draft_orders=[_draft(medication, id="fa", dosageInstruction=[line])])
+    built = chart_from_fhir(draft_orders=[_draft(medication, id="fa", dosageInstruction=[line])])
     (use,) = built.draft_orders
     assert use.med_class is MedicationClass.FOLIC_ACID
     assert use.daily_dose_mg == pytest.approx(expected)
@@ -97,7 +97,7 @@ def test_folic_acid_dose_in_tablets_is_read_from_the_strength_in_the_name(medica
 )
 def test_oral_b12_1mg_tablet_dose_is_read_from_the_strength_in_the_name(medication) -> None:
     line = _daily(1, "tablet", route={"text": "oral"})
-    (use,) = chart(draft_orders=[_draft(medication, id="b12", dosageInstruction=[line])]).draft_orders
+    (use,) = chart_from_fhir(draft_orders=[_draft(medication, id="b12", dosageInstruction=[line])]).draft_orders
     assert use.med_class is MedicationClass.B12_THERAPY
     assert use.daily_dose_mg == pytest.approx(1.0)
 
@@ -106,7 +106,7 @@ def test_folic_acid_with_oral_b12_1mg_tablet_in_the_same_draft_is_silent() -> No
     folic = _draft(FOLIC_ACID_5MG, id="fa", dosageInstruction=[_daily(1)])
     b12 = _draft(concept(RXNORM, "309593", "vitamin B12 1 MG Oral Tablet"), id="b12",
                  dosageInstruction=[_daily(1, "tablet", text="1 tablet by mouth once daily")])
-    assert run(SIGN, chart(draft_orders=[folic, b12], observations=[_b12_150()])) == []
+    assert run(SIGN, chart_from_fhir(draft_orders=[folic, b12], observations=[_b12_150()])) == []
 
 
 @pytest.mark.parametrize(
@@ -119,14 +119,14 @@ def test_folic_acid_with_oral_b12_1mg_tablet_in_the_same_draft_is_silent() -> No
 )
 def test_folic_acid_product_with_several_or_no_strengths_keeps_an_unknown_dose(text: str) -> None:
     draft = _draft(concept(None, None, text=text), id="fa", dosageInstruction=[_daily(1)])
-    (use,) = chart(draft_orders=[draft]).draft_orders
+    (use,) = chart_from_fhir(draft_orders=[draft]).draft_orders
     assert use.daily_dose_mg is None
 
 
 def test_strength_per_millilitre_is_not_applied_to_a_tablet_count() -> None:
     draft = _draft(concept(None, None, text="Folic acid 2.5 mg/5 mL oral solution"), id="fa",
                    dosageInstruction=[_daily(1, "tablet")])
-    (use,) = chart(draft_orders=[draft]).draft_orders
+    (use,) = chart_from_fhir(draft_orders=[draft]).draft_orders
     assert use.daily_dose_mg is None
 
 
@@ -143,7 +143,7 @@ def test_strength_per_millilitre_is_not_applied_to_a_tablet_count() -> None:
     ],
 )
 def test_family_history_of_pernicious_anaemia_text_is_not_a_malabsorption_cause(text: str) -> None:
-    assert chart(conditions=[condition(concept(None, None, text=text))]).problems == ()
+    assert chart_from_fhir(conditions=[condition(concept(None, None, text=text))]).problems == ()
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_family_history_of_pernicious_anaemia_text_is_not_a_malabsorption_cause(
     ],
 )
 def test_negated_or_queried_neuropathy_text_is_not_neurological_involvement(text: str) -> None:
-    assert chart(conditions=[condition(concept(None, None, text=text))]).problems == ()
+    assert chart_from_fhir(conditions=[condition(concept(None, None, text=text))]).problems == ()
 
 
 @pytest.mark.parametrize(
@@ -172,25 +172,25 @@ def test_negated_or_queried_neuropathy_text_is_not_neurological_involvement(text
     ],
 )
 def test_neuropathy_text_with_unrelated_negation_later_still_counts(text: str) -> None:
-    (found,) = chart(conditions=[condition(concept(None, None, text=text))]).problems
+    (found,) = chart_from_fhir(conditions=[condition(concept(None, None, text=text))]).problems
     assert found.category is ProblemCategory.NEUROPATHY
 
 
 def test_coded_neuropathy_is_unaffected_by_negation_words_in_its_text() -> None:
     coded = concept(SNOMED, "302226006", "Peripheral nerve disease", text="Peripheral neuropathy - not diabetic")
-    (found,) = chart(conditions=[condition(coded)]).problems
+    (found,) = chart_from_fhir(conditions=[condition(coded)]).problems
     assert found.category is ProblemCategory.NEUROPATHY
 
 
 def test_condition_in_a_family_history_category_never_counts() -> None:
     coded = concept(SNOMED, "302226006", "Peripheral nerve disease")
     family = condition(coded, category=[{"text": "Family history"}])
-    assert chart(conditions=[family]).problems == ()
+    assert chart_from_fhir(conditions=[family]).problems == ()
 
 
 def test_condition_coded_as_a_family_history_concept_never_counts() -> None:
     local = concept("http://example.org/local-codes", "FH-PA", "Family history of pernicious anaemia")
-    assert chart(conditions=[condition(local)]).problems == ()
+    assert chart_from_fhir(conditions=[condition(local)]).problems == ()
 
 
 # --- fix 5: ATC class codes are prefixes ----------------------------------------------------------
@@ -199,7 +199,7 @@ def test_condition_coded_as_a_family_history_concept_never_counts() -> None:
 @pytest.mark.parametrize(("code", "cls"), [("A02BC01", MedicationClass.PPI), ("A02BC05", MedicationClass.PPI),
                                            ("A02BA03", MedicationClass.H2RA)])
 def test_atc_substance_code_without_a_display_is_recognised_under_its_class(code: str, cls) -> None:
-    built = chart(medication_statements=[{"resourceType": "MedicationStatement", "id": "ms-atc",
+    built = chart_from_fhir(medication_statements=[{"resourceType": "MedicationStatement", "id": "ms-atc",
                                           "status": "active", "subject": {"reference": "Patient/pat-1"},
                                           "medicationCodeableConcept": concept(ATC, code)}])
     (use,) = built.medications
@@ -208,22 +208,16 @@ def test_atc_substance_code_without_a_display_is_recognised_under_its_class(code
 
 
 def test_atc_ingredient_level_code_matches_exactly_not_as_a_prefix() -> None:
-    built = chart(medication_statements=[{"resourceType": "MedicationStatement", "id": "ms-atc",
+    built = chart_from_fhir(medication_statements=[{"resourceType": "MedicationStatement", "id": "ms-atc",
                                           "status": "active", "subject": {"reference": "Patient/pat-1"},
                                           "medicationCodeableConcept": concept(ATC, "A10BA")}])
     assert built.medications == ()
 
 
 def test_folic_acid_draft_without_a_status_is_read_as_a_live_draft():
-    from datetime import date
-
-    from cds_service.chart import ChartData, build_chart
-
     draft = {"resourceType": "MedicationRequest", "id": "no-status", "intent": "order",
              "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": "Folic acid 5 mg tablet"}}
-    chart = build_chart(ChartData(patient=None, observations=[], medication_statements=[], medication_requests=[],
-                                  conditions=[], procedures=[], medications={}, draft_orders=[draft],
-                                  missing=frozenset()), today=date(2026, 9, 1))
-    [order] = chart.draft_orders
+    built = chart_from_fhir(draft_orders=[draft])
+    [order] = built.draft_orders
     assert order.active and order.is_draft and order.source_ref == "MedicationRequest/no-status"
-    assert any("without a usable status" in note for note in chart.notes)
+    assert any("without a usable status" in note for note in built.notes)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import responses
-from helpers import FHIR_BASE, ROOT, TOKEN, patient_view_request, searchset, with_fhir_server
+from helpers import FHIR_BASE, TOKEN, patient_view_request, searchset, service_definition, with_fhir_server
 
 from cds_service.data.allowlist import ServerPolicy
 from cds_service.data.fhir_client import FetchLimits
@@ -16,10 +16,8 @@ from cds_service.data.prefetch import FetchSettings, resolve
 from cds_service.errors import InvalidRequest, PrefetchUnavailable
 from cds_service.protocol.prefetch_tokens import fill_template
 from cds_service.protocol.request import parse_hook_call
-from cds_service.registry import load_registry
 
-ACCEPT_ANY_CARDS = {"b12_status": lambda texts: None, "folic_acid_safety": lambda texts: None}
-SERVICE = load_registry(ROOT / "hooks", ACCEPT_ANY_CARDS).get("b12-status")
+SERVICE = service_definition("b12-status")
 PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1950-01-01"}
 
 

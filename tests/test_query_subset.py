@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import accept_any_cards
 
 from cds_service.errors import ConfigError
 from cds_service.query_subset import check_query_subset
 from cds_service.registry import default_hooks_dir, load_registry
-
-ACCEPT_ANY_CARDS = {"b12_status": lambda cards: None, "folic_acid_safety": lambda cards: None}
 
 
 @pytest.mark.parametrize("template", [
@@ -61,4 +60,4 @@ def test_a_definition_outside_the_subset_stops_start_up_naming_file_and_key(tmp_
     definition["prefetch"]["conditions"] += "&_revinclude=Provenance:target"
     (tmp_path / "b12-status.json").write_text(json.dumps(definition))
     with pytest.raises(ConfigError, match=r"b12-status\.json: prefetch\.conditions: '_revinclude' is outside"):
-        load_registry(tmp_path, ACCEPT_ANY_CARDS)
+        load_registry(tmp_path, accept_any_cards())

@@ -7,12 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, accept_any_cards
 
 from cds_service.errors import ConfigError
 from cds_service.registry import PRIVATE_BLOCK, default_hooks_dir, load_registry
-
-ACCEPT_ANY_CARDS = {"b12_status": lambda texts: None, "folic_acid_safety": lambda texts: None}
 
 
 @pytest.fixture
@@ -29,14 +27,14 @@ def edit(path: Path, change) -> None:
 
 
 def test_the_three_product_services_are_defined():
-    registry = load_registry(ROOT / "hooks", ACCEPT_ANY_CARDS)
+    registry = load_registry(ROOT / "hooks", accept_any_cards())
     hooks = {service.id: service.hook for service in registry}
     assert hooks == {"b12-status": "patient-view", "folic-acid-safety-select": "order-select",
                      "folic-acid-safety-sign": "order-sign"}
 
 
 def test_discovery_never_shows_the_private_block():
-    discovery = load_registry(ROOT / "hooks", ACCEPT_ANY_CARDS).discovery()
+    discovery = load_registry(ROOT / "hooks", accept_any_cards()).discovery()
     for service in discovery["services"]:
         assert PRIVATE_BLOCK not in service
         assert set(service) <= {"hook", "title", "description", "id", "prefetch", "usageRequirements"}
@@ -62,19 +60,19 @@ def test_checkout_finds_the_repository_hooks_directory():
 def test_an_invalid_definition_stops_start_up_naming_file_and_field(hooks_copy, change, message):
     edit(hooks_copy / "b12-status.json", change)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
-        load_registry(hooks_copy, ACCEPT_ANY_CARDS)
+        load_registry(hooks_copy, accept_any_cards())
 
 
 def test_invalid_json_names_the_file(hooks_copy):
     (hooks_copy / "b12-status.json").write_text("{oops")
     with pytest.raises(ConfigError, match=r"b12-status\.json: not valid JSON"):
-        load_registry(hooks_copy, ACCEPT_ANY_CARDS)
+        load_registry(hooks_copy, accept_any_cards())
 
 
 def test_a_duplicate_id_names_both_files(hooks_copy):
     shutil.copy(hooks_copy / "b12-status.json", hooks_copy / "zz-copy.json")
     with pytest.raises(ConfigError, match=r"zz-copy\.json: id 'b12-status' is already defined in b12-status"):
-        load_registry(hooks_copy, ACCEPT_ANY_CARDS)
+        load_registry(hooks_copy, accept_any_cards())
 
 
 def test_bad_card_texts_stop_start_up(hooks_copy):
@@ -82,9 +80,9 @@ def test_bad_card_texts_stop_start_up(hooks_copy):
         raise ValueError("summary of 'treat-neuro' is missing")
 
     with pytest.raises(ConfigError, match=r"x-b12cds\.cards: summary of 'treat-neuro' is missing"):
-        load_registry(hooks_copy, {"b12_status": reject, "folic_acid_safety": lambda texts: None})
+        load_registry(hooks_copy, accept_any_cards() | {"b12_status": reject})
 
 
 def test_an_empty_directory_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="no CDS service definitions"):
-        load_registry(tmp_path, ACCEPT_ANY_CARDS)
+        load_registry(tmp_path, accept_any_cards())
