@@ -50,7 +50,10 @@ def log_call(*, endpoint: str, service_id: str | None, status: int, latency_ms: 
     if cards is not None:
         fields["cardCount"] = len(cards)
         fields["indicators"] = [card.get("indicator") for card in cards]
-        fields["cardKinds"] = [(card.get("source", {}).get("topic") or {}).get("code") for card in cards]
+        topics = [card.get("source", {}).get("topic") or {} for card in cards]
+        fields["cardKinds"] = [topic.get("code") for topic in topics]
+        # Why (B12-RULES.md §9): the rule a card applies is traced here and in source.topic, never in its text.
+        fields["cardRules"] = [topic.get("display") for topic in topics]
         if log_cards:  # cards describe a patient: only when an operator asks for them
             fields["cards"] = [{"uuid": c.get("uuid"), "summary": c.get("summary")} for c in cards]
     if feedback is not None:

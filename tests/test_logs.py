@@ -37,6 +37,7 @@ def test_a_hook_call_gives_one_json_line_with_what_operators_need(client, caplog
     assert line["cardCount"] == 1
     assert line["indicators"] == ["critical"]
     assert line["cardKinds"] == ["deficient_neuro"]
+    assert line["cardRules"] == ["deficient neuro: B12-RULES.md §5 patient-view row 1"]
     assert isinstance(line["latencyMs"], float)
     assert "cards" not in line
 
