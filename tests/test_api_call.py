@@ -107,6 +107,17 @@ def test_missing_or_wrong_fields_are_400_naming_the_field(client, change, expres
     assert_outcome(client.post("/cds-services/b12-status", json=body), 400, expression=expression)
 
 
+@pytest.mark.parametrize(("field", "value"), [("patientId", ".."), ("patientId", "."), ("encounterId", ".."),
+                                            ("userId", "Practitioner/..")])
+def test_dot_segment_ids_are_400_before_anything_is_fetched(client, field, value):
+    # "Patient/.." would be sent as the FHIR base itself, "Patient/." as a search of every patient
+    body = with_fhir_server(patient_view_request())
+    body["context"][field] = value
+    with responses.RequestsMock():  # any FHIR call would fail this test
+        assert_outcome(client.post("/cds-services/b12-status", json=body), 400, expression=f"context.{field}",
+                       words="'.' and '..' cannot be ids")
+
+
 def test_fhir_authorization_without_fhir_server_says_why(client):
     body = patient_view_request(fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 1,
                                                    "scope": "s", "subject": "x"})

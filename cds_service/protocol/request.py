@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
@@ -20,10 +21,20 @@ from pydantic import (
 
 from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
+
+def _not_a_dot_segment(value: str) -> str:
+    # Why: "." and ".." pass the FHIR id pattern but are dot segments in a URL: "Patient/.." filled into a
+    # prefetch read would be sent as the FHIR base itself, "Patient/." as a search of every patient.
+    if value.rpartition("/")[2] in (".", ".."):
+        raise ValueError("'.' and '..' cannot be ids: in a FHIR URL they name another path")
+    return value
+
+
 #: FHIR R4 id datatype. Ids are substituted into FHIR URLs, so nothing else may pass.
-FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
+FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$"), AfterValidator(_not_a_dot_segment)]
 #: A reference such as "Practitioner/123" (userId) or "MedicationRequest/103" (selections).
-Reference = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")]
+Reference = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$"),
+                      AfterValidator(_not_a_dot_segment)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
