@@ -153,6 +153,18 @@ def metrics() -> Any:
     return current_app.response_class(body, content_type=content_type)
 
 
+@bp.get("/gallery", strict_slashes=False)
+def gallery() -> Any:
+    """The card gallery for clinical sign-off (every fixture scenario's cards); behind the JWT when auth is on."""
+    from .gallery_html import CONTENT_SECURITY_POLICY, gallery_page
+
+    response = current_app.response_class(gallery_page(), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/openapi.json")
 def openapi() -> Any:
     """Serve the OpenAPI 3.1 description of this API."""

@@ -221,6 +221,7 @@ from .dev_commands import fire, load_fixtures  # noqa: E402  (last, so the edits
 main.add_command(load_fixtures)
 main.add_command(fire)
 
-from .governance_commands import report  # noqa: E402
+from .governance_commands import gallery, report  # noqa: E402
 
 main.add_command(report)
+main.add_command(gallery)

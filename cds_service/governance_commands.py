@@ -68,7 +68,33 @@ def _write_html(stats: list[KindStats], period: Period, path: Path) -> None:
         page = render_html(stats, period)
     except PlottingUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
-    path.write_text(page, encoding="utf-8")
+    _write(path, page)
     click.echo(f"HTML report written to {path}")
 
 
+
+
+@click.command()
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the HTML page.")
+@click.option("--fixtures", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Fixture scenarios with golden responses [default: the packaged fhir_fixtures].")
+@click.option("--docs", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Reviewer pages [default: the packaged docs/services].")
+def gallery(out: Path, fixtures: Path | None, docs: Path | None) -> None:
+    """Write the card gallery: every fixture scenario's cards as an EHR shows them, for clinical sign-off."""
+    from .gallery import collect_cards
+    from .gallery_html import gallery_page
+
+    _write(out, gallery_page(fixtures, docs))
+    groups = collect_cards(fixtures)
+    cards = sum(len(shown) for group in groups for shown in group.kinds.values())
+    click.echo(f"{cards} cards of {len(groups)} services written to {out}")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror or exc}") from exc

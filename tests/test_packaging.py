@@ -27,6 +27,7 @@ def test_the_wheel_ships_hooks_and_knowledge(wheel):
     for knowledge in (ROOT / "cds_service" / "knowledge").glob("*.json"):
         assert f"cds_service/knowledge/{knowledge.name}" in names
     assert "cds_service/openapi.json" in names
+    assert "cds_service/_docs/services/b12-status.md" in names  # what each card kind is for, in the gallery
 
 
 def test_the_wheel_carries_the_apache_license_pyproject_names(wheel):
