@@ -101,7 +101,9 @@ def _card(shown: ShownCard) -> str:
     if links:
         items = "".join(f"<li>{_link(str(link.get('url', '')), str(link.get('label', '')))}</li>" for link in links)
         parts.append(f"<div class='links'><strong>Links</strong><ul>{items}</ul></div>")
-    parts.append(f"<p class='source'>Source: {_link(str(source.get('url', '')), str(source.get('label', '')))}</p>")
+    topic = source.get("topic") or {}
+    parts.append(f"<p class='source'>Source: {_link(str(source.get('url', '')), str(source.get('label', '')))}"
+                 f"<br>Kind: {escape(str(topic.get('code', '-')))} ({escape(str(topic.get('display', '')))})</p>")
     parts.append("</article>")
     return "\n".join(parts)
 
