@@ -51,7 +51,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         print(_heading(args))
-        results["first_call"] = _fresh_workers(scratch, args, bodies["b12-status"])
+        if not args.no_fresh:
+            results["first_call"] = _fresh_workers(scratch, args, bodies["b12-status"])
         with _server("b12-cds", scratch, args) as b12, _server("no-op", scratch, args) as noop:
             servers = {"b12-cds": b12, "no-op": noop}
             results["throughput"] = _throughput(scratch, args, servers, bodies)
@@ -80,6 +81,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--json", help="write the raw numbers here")
     parser.add_argument("--label", default="", help="a name for this configuration in the JSON")
     parser.add_argument("--no-in-process", action="store_true")
+    parser.add_argument("--no-fresh", action="store_true", help="skip the first-call measurement")
     args = parser.parse_args()
     if args.worker_class == "sync":
         args.threads = 1  # gunicorn would silently switch a sync worker with threads to gthread
@@ -217,7 +219,7 @@ def _median(rows: list[dict[str, float]], key: str) -> float:
 
 
 def _print_summary(results: dict[str, Any]) -> None:
-    first = results["first_call"]
+    first = results.get("first_call", {})
     print("\nfresh worker (median of runs)      first call ms   next calls ms   ratio")
     for name, rows in first.items():
         print(f"  {name:32} {_median(rows, 'first_ms'):13.1f} {_median(rows, 'warm_ms'):15.2f} "

@@ -70,6 +70,11 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
         return
     from prometheus_client import multiprocess
 
+    from .fixture_loader import default_fixtures_dir
+    from .warmup import warm_up
+
+    warm_up(app.extensions["b12cds"], default_fixtures_dir())  # in the master: the workers inherit it warm
+
     options: dict[str, Any] = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
         "worker_class": worker_class, "worker_connections": worker_connections, "accesslog": "-", "errorlog": "-",

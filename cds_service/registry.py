@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -30,6 +31,9 @@ class _PrefetchPolicy(BaseModel):
 
     required: list[str] = Field(default_factory=list)
     optional: list[str] = Field(default_factory=list)
+    # Per search key: "newest" when its first page (sorted newest first) is all the rules need, so further
+    # pages are never fetched; "all" (the default) when every page counts (medications, conditions).
+    pages: dict[str, Literal["newest", "all"]] = Field(default_factory=dict)
 
 
 class _Private(BaseModel):
@@ -62,7 +66,22 @@ class _ServiceFile(BaseModel):
             if key not in declared:
                 raise ValueError(f"prefetch.{key}: say in {PRIVATE_BLOCK}.prefetchPolicy if it is required")
             _check_template(key, template, self.hook)
+        for key, pages in policy.pages.items():
+            _check_pages(key, pages, self.prefetch.get(key))
         return self
+
+
+def _check_pages(key: str, pages: str, template: str | None) -> None:
+    """A "newest" key must be a search sorted newest first, or its first page is not the newest."""
+    where = f"{PRIVATE_BLOCK}.prefetchPolicy.pages.{key}"
+    if template is None:
+        raise ValueError(f"{where}: {key!r} is not a prefetch key")
+    if "?" not in template:
+        raise ValueError(f"{where}: {key!r} is a read, not a search: it has no pages")
+    sort = parse_qs(template.split("?", 1)[1]).get("_sort", [""])[0]
+    if pages == "newest" and not sort.startswith("-"):
+        raise ValueError(f"{where}: 'newest' needs a search sorted newest first (_sort=-date), got "
+                         f"_sort={sort!r}")
 
 
 def _check_template(key: str, template: str, hook: str) -> None:
@@ -97,6 +116,7 @@ class ServiceDefinition:
     card_texts: Mapping[str, Any]
     path: Path
     parsed_card_texts: Any = None  # what the evaluator's parser made of card_texts at start-up
+    newest_page_keys: frozenset[str] = frozenset()  # searches whose first page suffices (no further pages)
 
     def discovery_entry(self) -> dict[str, Any]:
         """Return this service as ``GET /cds-services`` lists it (no null or empty members)."""
@@ -174,4 +194,5 @@ def _load_service(path: Path, card_validators: CardTextValidators) -> ServiceDef
         prefetch=parsed.prefetch, usage_requirements=parsed.usageRequirements,
         evaluator=private.evaluator, required_keys=frozenset(private.prefetchPolicy.required),
         card_texts=private.cards, path=path, parsed_card_texts=parsed_texts,
+        newest_page_keys=frozenset(k for k, pages in private.prefetchPolicy.pages.items() if pages == "newest"),
     )

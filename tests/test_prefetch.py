@@ -143,6 +143,44 @@ def test_a_paginated_prefetch_without_fhir_server_keeps_the_first_page_and_says_
     assert any("further pages" in note for note in data.notes)
 
 
+def egfr(oid):
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "98979-8"}]},
+            "subject": {"reference": "Patient/pat-1"}}
+
+
+@responses.activate  # a request for page 2 would fail: none is registered
+def test_a_key_whose_newest_page_suffices_is_not_followed_to_further_pages(settings):
+    assert {"renalFunction", "bloodCount"} <= SERVICE.newest_page_keys
+    assert "medicationRequests" not in SERVICE.newest_page_keys
+    page2 = f"{FHIR_BASE}/Observation?patient=pat-1&page=2"
+    body = with_fhir_server(patient_view_request(
+        prefetch=full_prefetch(renalFunction=searchset(egfr("e-1"), next_url=page2))))
+    data = resolve(SERVICE, call(body), settings)
+    assert [r["id"] for r in data.by_key["renalFunction"]] == ["e-1"]
+    assert len(responses.calls) == 0
+    assert not any("renalFunction" in note for note in data.notes)  # nothing is missing: not a truncation
+
+
+@responses.activate
+def test_a_fetched_newest_page_key_takes_the_first_page_only_and_a_medication_search_takes_all(settings):
+    page2 = f"{FHIR_BASE}/Observation?patient=pat-1&page=2"
+    responses.get(page2, json=searchset(egfr("e-2")))
+    responses.get(f"{FHIR_BASE}/Observation", json=searchset(egfr("e-1"), next_url=page2))
+    medication_page2 = f"{FHIR_BASE}/MedicationRequest?patient=pat-1&page=2"
+    responses.get(medication_page2, json=searchset({"resourceType": "MedicationRequest", "id": "mr-2",
+                                                    "subject": {"reference": "Patient/pat-1"}}))
+    responses.get(f"{FHIR_BASE}/MedicationRequest", json=searchset(
+        {"resourceType": "MedicationRequest", "id": "mr-1", "subject": {"reference": "Patient/pat-1"}},
+        next_url=medication_page2))
+    prefetch = full_prefetch()
+    del prefetch["renalFunction"], prefetch["medicationRequests"]
+    data = resolve(SERVICE, call(with_fhir_server(patient_view_request(prefetch=prefetch))), settings)
+    assert [r["id"] for r in data.by_key["renalFunction"]] == ["e-1"]
+    assert [r["id"] for r in data.by_key["medicationRequests"]] == ["mr-1", "mr-2"]
+    assert [c.request.url for c in responses.calls].count(page2) == 0
+
+
 def test_prefetch_about_another_patient_is_refused(settings):
     body = patient_view_request(prefetch=full_prefetch(b12Labs=searchset(b12(patient="someone-else"))))
     with pytest.raises(InvalidRequest, match="another patient") as caught:

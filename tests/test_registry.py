@@ -86,3 +86,18 @@ def test_bad_card_texts_stop_start_up(hooks_copy):
 def test_an_empty_directory_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="no CDS service definitions"):
         load_registry(tmp_path, accept_any_cards())
+
+
+@pytest.mark.parametrize(("key", "pages", "message"), [
+    ("medicationRequests", "newest", "'newest' needs a search sorted newest first"),
+    ("patient", "all", "is a read, not a search"),
+    ("nope", "all", "'nope' is not a prefetch key"),
+    ("bloodCount", "some", "pages.bloodCount"),
+])
+def test_a_wrong_paging_declaration_stops_start_up(hooks_copy, key, pages, message):
+    path = hooks_copy / "b12-status.json"
+    service = json.loads(path.read_text())
+    service["x-b12cds"]["prefetchPolicy"]["pages"][key] = pages
+    path.write_text(json.dumps(service))
+    with pytest.raises(ConfigError, match=message):
+        load_registry(hooks_copy, accept_any_cards())

@@ -49,3 +49,12 @@ def test_a_database_that_cannot_be_written_never_fails_the_call(client, app, cap
             assert response.status_code == 200 and len(response.get_json()["cards"]) == 1
     warnings = [r for r in caplog.records if r.name == "cds_service.shown_cards"]
     assert len(warnings) == 1 and "logged once" in warnings[0].getMessage()
+
+
+def test_a_sqlite_file_commits_in_its_write_ahead_log(tmp_path):
+    from cds_service.feedback_store import FeedbackStore
+
+    store = FeedbackStore.from_url(f"sqlite:///{tmp_path}/fb.sqlite3")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

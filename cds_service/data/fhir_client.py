@@ -71,14 +71,15 @@ class FhirClient:
             raise FetchError(f"expected a {expected}, got {body.get('resourceType')!r}", "invalid_body")
         return body
 
-    def search(self, path: str) -> SearchResult:
-        """GET ``{base}/{Type}?{params}`` and follow ``next`` links within the limits."""
+    def search(self, path: str, *, first_page_only: bool = False) -> SearchResult:
+        """GET ``{base}/{Type}?{params}`` and follow ``next`` links within the limits (unless the first page
+        suffices)."""
         status, body = self._get(f"{self.base_url}/{path}")
         _raise_for_status(status)
-        return self.collect(body)
+        return self.collect(body, first_page_only=first_page_only)
 
-    def collect(self, bundle: dict[str, Any]) -> SearchResult:
-        """Take the resources of a searchset Bundle and of its further pages."""
+    def collect(self, bundle: dict[str, Any], *, first_page_only: bool = False) -> SearchResult:
+        """Take the resources of a searchset Bundle and of its further pages (none if the first suffices)."""
         result = SearchResult()
         pages = 1
         while True:
@@ -87,7 +88,7 @@ class FhirClient:
                 raise FetchError("the FHIR server reported an error in the search results", "search_error")
             result.resources.extend(bundle_resources(bundle))
             next_url = next_link(bundle)
-            if next_url is None:
+            if next_url is None or first_page_only:
                 return result
             if len(result.resources) >= self._limits.max_resources:
                 result.truncated = f"stopped at {self._limits.max_resources} resources"

@@ -94,7 +94,8 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
         if READ_QUERY.match(query):
             reads.add(key)
         if key in provided:
-            outcome = _use_provided(key, query, provided[key], call.context.patientId)
+            outcome = _use_provided(key, query, provided[key], call.context.patientId,
+                                    follow_pages=key not in service.newest_page_keys)
             if outcome.resources is not None:
                 data.by_key[key] = outcome.resources
                 data.provenance[key] = outcome.provenance
@@ -106,7 +107,8 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
             failures[key] = failures.get(key, "not prefetched") + "; no fhirServer to fetch it from"
             continue
         failures.pop(key, None)
-        pending[key] = settings.executor.submit(observed, settings.observer, query, _fetch, client, query)
+        pending[key] = settings.executor.submit(observed, settings.observer, query, _fetch, client, query,
+                                                key in service.newest_page_keys)
     _collect(pending, deadline, data, failures, call.context.patientId, reads)
     _fetch_medications(data, client, settings, deadline)
     _report_sources(settings.observer, service, data, failures)
@@ -122,8 +124,8 @@ class _Provided:
     next_bundle: dict[str, Any] | None = None
 
 
-def _use_provided(key: str, query: str, value: Any, patient_id: str) -> _Provided:
-    """Classify one prefetch value sent by the EHR."""
+def _use_provided(key: str, query: str, value: Any, patient_id: str, *, follow_pages: bool = True) -> _Provided:
+    """Classify one prefetch value sent by the EHR (``follow_pages``: its further pages count, if any)."""
     where = [f"prefetch.{key}"]
     if value is None:
         return _Provided([], provenance="null")
@@ -147,7 +149,8 @@ def _use_provided(key: str, query: str, value: Any, patient_id: str) -> _Provide
                              expression=where)
     if read and kind == "Bundle":
         resources = [r for r in resources if r["resourceType"] == read.group(1)]
-    return _Provided(resources, next_bundle=value if next_link(value) and kind == "Bundle" else None)
+    more = follow_pages and kind == "Bundle" and next_link(value) is not None
+    return _Provided(resources, next_bundle=value if more else None)
 
 
 def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | None:
@@ -176,12 +179,12 @@ def _submit_pages(settings: FetchSettings, client: FhirClient | None, bundle: di
     return settings.executor.submit(observed, settings.observer, query, client.collect, bundle)
 
 
-def _fetch(client: FhirClient, query: str) -> SearchResult:
+def _fetch(client: FhirClient, query: str, first_page_only: bool = False) -> SearchResult:
     """Run one prefetch query against the FHIR server (a read yields zero or one resource)."""
     if READ_QUERY.match(query):
         resource = client.read(query)
         return SearchResult(resources=[resource] if resource else [])
-    return client.search(query)
+    return client.search(query, first_page_only=first_page_only)
 
 
 def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData,

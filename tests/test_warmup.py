@@ -1,0 +1,42 @@
+"""Warm-up before the fork: every service evaluated once in process, nothing counted, recorded or fetched."""
+
+from __future__ import annotations
+
+import gc
+import json
+import shutil
+
+import pytest
+import responses
+from helpers import FIXED_NOW, FIXTURES
+
+from cds_service import create_app
+from cds_service.warmup import warm_up
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    app = create_app({"AUTH_REQUIRED": False, "FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path}/fb.sqlite3",
+                      "CLOCK": lambda: FIXED_NOW})
+    yield app.extensions["b12cds"]
+    gc.unfreeze()
+
+
+@responses.activate  # any FHIR request would fail the test: none is registered
+def test_every_service_is_evaluated_once_without_metrics_shown_cards_or_fetches(runtime):
+    before = runtime.metrics.exposition()[0]
+    assert warm_up(runtime, FIXTURES) == len(list(runtime.registry))
+    assert runtime.metrics.exposition()[0] == before
+    with runtime.store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM cds_cards_shown").scalar() == 0
+    assert len(responses.calls) == 0
+    assert gc.get_freeze_count() > 0
+
+
+def test_a_broken_fixture_is_logged_and_start_up_goes_on(runtime, tmp_path, caplog):
+    broken = tmp_path / "fixtures" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "b12-status.request.json").write_text(json.dumps({"hook": "patient-view"}))
+    shutil.copytree(FIXTURES / "deficient_with_neuropathy", tmp_path / "fixtures" / "zz_good")
+    assert warm_up(runtime, tmp_path / "fixtures") == 2  # both folic-acid services from zz_good; b12-status broken
+    assert "warm-up: b12-status could not be evaluated (broken)" in caplog.text
