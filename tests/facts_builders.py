@@ -161,16 +161,22 @@ def problem(
     active: bool = True,
     clinical_status: str = "active",
     verification: str = "confirmed",
+    onset: date | None = None,
 ) -> Problem:
     return Problem(
         category=category,
         display=category.value.replace("_", " "),
         clinical_status=clinical_status,
         verification_status=verification,
-        onset=days_ago(400),
+        onset=onset or days_ago(400),
         active=active,
         source_ref=f"Condition/{category.value}-{next(_ids)}",
     )
+
+
+def pregnancy(weeks: int = 11) -> Problem:
+    """A current pregnancy: onset ``weeks`` ago (B12-RULES.md §7 counts the last 42 weeks)."""
+    return problem(ProblemCategory.PREGNANCY, onset=days_ago(7 * weeks))
 
 
 def chart(

@@ -12,6 +12,7 @@ from facts_builders import (
     hydroxocobalamin,
     lab,
     med,
+    pregnancy,
     problem,
     run,
 )
@@ -111,7 +112,7 @@ def test_order_sign_judges_all_drafts():
 
 
 def test_pregnancy_standard_dose_lowers_to_info_unless_deficiency_confirmed():
-    pregnant = [problem(P.PREGNANCY)]
+    pregnant = [pregnancy()]
     (card,) = cards_for(chart(labs=[b12(250)], drafts=[folic_acid_draft(0.4)], problems=pregnant))
     assert card.indicator == "info"
     (card,) = cards_for(chart(labs=[b12(150)], drafts=[folic_acid_draft(0.4)], problems=pregnant))
@@ -120,7 +121,7 @@ def test_pregnancy_standard_dose_lowers_to_info_unless_deficiency_confirmed():
 
 def test_pregnancy_with_unknown_dose_is_not_downgraded():
     (card,) = cards_for(
-        chart(labs=[b12(250)], drafts=[folic_acid_draft(None)], problems=[problem(P.PREGNANCY)])
+        chart(labs=[b12(250)], drafts=[folic_acid_draft(None)], problems=[pregnancy()])
     )
     assert card.indicator == "warning"
 

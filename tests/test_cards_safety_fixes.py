@@ -19,6 +19,7 @@ from facts_builders import (
     folic_acid_draft,
     med,
     mma,
+    pregnancy,
     problem,
     run,
 )
@@ -149,6 +150,6 @@ def test_pregnancy_override_reason_is_not_offered_for_a_patient_who_is_not_pregn
 
 
 def test_pregnancy_override_reason_is_offered_when_pregnancy_is_on_the_problem_list():
-    c = chart(labs=[b12(250)], drafts=[folic_acid_draft(0.4)], problems=[problem(P.PREGNANCY)])
+    c = chart(labs=[b12(250)], drafts=[folic_acid_draft(0.4)], problems=[pregnancy()])
     (card,) = cards_for(SIGN, c)
     assert "pregnancy-standard-care" in [r.code for r in card.overrideReasons]

@@ -224,8 +224,18 @@ def test_same_day_duplicates_the_lower_b12_decides():
     assert status_of(b12(420, on=day), b12(150, on=day)).code is S.DEFICIENT
 
 
-def test_mma_alone_is_not_a_b12_test():
-    assert status_of(mma(0.9)).code is S.NOT_TESTED
+def test_raised_mma_alone_is_indeterminate_and_asks_for_serum_b12():
+    # B12-RULES.md §7 "MMA without any B12 result".
+    status = status_of(mma(0.9))
+    assert (status.code, status.next_tests) == (S.INDETERMINATE, (Analyte.B12_TOTAL,))
+
+
+def test_normal_mma_alone_means_deficiency_unlikely():
+    assert status_of(mma(0.2)).code is S.NOT_DEFICIENT
+
+
+def test_raised_mma_alone_under_the_renal_caveat_is_still_not_tested():
+    assert status_of(mma(0.9), egfr(20)).code is S.NOT_TESTED
 
 
 def test_active_im_replacement_is_on_treatment_whatever_the_labs():

@@ -14,6 +14,7 @@ from facts_builders import (
     hydroxocobalamin,
     lab,
     med,
+    pregnancy,
     problem,
 )
 
@@ -181,7 +182,7 @@ def test_pregnancy_standard_folic_acid_dose(dose, standard):
 
 
 def test_pregnancy_from_the_problem_list():
-    assert is_pregnant(chart(problems=[problem(P.PREGNANCY)])).present
+    assert is_pregnant(chart(problems=[pregnancy()]), load_clinical_knowledge()).present
 
 
 @pytest.mark.parametrize(("birth", "older"), [(date(1966, 3, 15), False), (date(1966, 3, 14), True)])

@@ -35,7 +35,7 @@ def evaluate_folic_acid_safety(chart: Chart, ctx: CardContext) -> list[Card]:
     if b12_replacement_in_drafts(chart.draft_orders, kb):
         return []
     a = assess(chart, kb)
-    pregnant = is_pregnant(chart).present
+    pregnant = is_pregnant(chart, kb).present
     # Why: the "standard pregnancy supplementation" override reason only makes sense in pregnancy.
     card = _card(a, found, ctx, texts, kb, frozenset({"pregnant"}) if pregnant else frozenset())
     if card is None:

@@ -24,6 +24,8 @@ NEXT_TEST = {Analyte.MMA: ("mma", "order_mma"), Analyte.B12_ACTIVE: ("b12_active
 
 def evaluate_b12_status(chart: Chart, ctx: CardContext) -> list[Card]:
     """Status card (or silence) plus the pure-motor-neuropathy card when coded."""
+    if chart.patient is not None and chart.patient.deceased:
+        return []  # Why: B12-RULES.md §7 - a deceased patient gets no patient-view card at all.
     kb = load_clinical_knowledge()
     texts = card_texts("b12_status", ctx.texts, kb)
     a = assess(chart, kb)

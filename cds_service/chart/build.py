@@ -12,6 +12,7 @@ from .facts import Chart, LabResult
 from .labs import read_labs
 from .medications import read_medications
 from .patient import read_patient
+from .pregnancy import read_pregnancy_tests
 from .problems import read_problems
 
 JSON = dict[str, Any]
@@ -59,21 +60,23 @@ def build_chart(data: ChartData, *, today: date, kb: Knowledge | None = None) ->
     """Read every resource once into typed facts; problems with the data become notes."""
     kb = kb or load_knowledge()
     patient, patient_notes = read_patient(data.patient)
-    labs, lab_notes = read_labs(_unique(data.observations), kb)
+    observations = _unique(data.observations)
+    labs, lab_notes = read_labs(observations, kb)
+    tests, test_notes = read_pregnancy_tests(observations, kb)
     records = _unique([*data.medication_statements, *data.medication_requests])
     medications, med_notes = read_medications(records, kb, medications=data.medications, today=today)
     drafts, draft_notes = read_medications(
         list(data.draft_orders), kb, medications=data.medications, today=today, is_draft=True
     )
     problems, problem_notes = read_problems(_unique(data.conditions), _unique(data.procedures), kb)
-    notes = (*patient_notes, *lab_notes, *med_notes, *draft_notes, *problem_notes)
+    notes = (*patient_notes, *lab_notes, *med_notes, *draft_notes, *problem_notes, *test_notes)
     return Chart(
         today=today,
         patient=patient,
         labs=_newest_first(labs),
         medications=medications,
         draft_orders=drafts,
-        problems=problems,
+        problems=(*problems, *tests),
         missing=frozenset(data.missing),
         notes=tuple(dict.fromkeys(notes)),
     )

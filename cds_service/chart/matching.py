@@ -50,7 +50,7 @@ def match_problem_concept(kb: Knowledge, concept: object, prefix: str) -> dict[s
         plain = normalise_text(text)
         if rules.is_family_history(plain):
             continue
-        for match in kb.match_text(plain, prefix):
+        for match in kb.match_text_any_order(plain, prefix):
             if not rules.is_negated(plain, match.start, match.end):
                 found.setdefault(match.value_set, match.evidence)
     return found

@@ -64,6 +64,7 @@ class Duration(_Entry):
 class Durations(_Entry):
     lab_lookback: Duration
     on_treatment_reassessment: Duration
+    risk_medicine_recent_stop: Duration
     untreated_permanent_damage: Duration
 
 
@@ -76,6 +77,8 @@ class DayTolerance(_Entry):
 
 class Tolerances(_Entry):
     prescription_renewal_gap: DayTolerance
+    future_result_grace: DayTolerance
+    current_pregnancy: DayTolerance
 
 
 class RiskMedicine(_Entry):

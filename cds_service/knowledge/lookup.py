@@ -50,6 +50,9 @@ class TextMatch:
         return f"text:{self.synonym}"
 
 
+_WORD = re.compile(r"[\w'\-]+")  # a word of a synonym: letters, digits, apostrophes, hyphens
+
+
 def normalise_text(text: str) -> str:
     """Return ``text`` lower-cased, with typographic apostrophes and runs of spaces simplified."""
     return " ".join(text.replace("\u2019", "'").lower().split())
@@ -103,6 +106,12 @@ class Knowledge:
         self._class_prefixes: list[tuple[str, CodeMatch]] = []
         self._index_codes()
         self.text_context = TextContextRules(value_sets.textContext)
+        self._fillers = frozenset(value_sets.textContext.anyOrderFillers)
+        self._breaks = re.compile("|".join(re.escape(b) for b in value_sets.textContext.clauseBreaks))
+        self._multiword = [
+            (name, synonym, frozenset(_WORD.findall(synonym)))
+            for name, vs in self.value_sets.items() for synonym in vs.text if len(_WORD.findall(synonym)) > 1
+        ]
         self._patterns = {name: _synonym_pattern(vs.text) for name, vs in self.value_sets.items()}
         self.lab_units = {
             name: _table(spec.units, f"analytes.json: analytes.{name}.units")
@@ -169,6 +178,42 @@ class Knowledge:
             for m in pattern.finditer(text)
         ]
         return _drop_contained(matches)
+
+    def match_text_any_order(self, text: str, prefix: str = "") -> tuple[TextMatch, ...]:
+        """Return :meth:`match_text` matches plus multi-word synonyms found in another word order.
+
+        Why: B12-RULES.md §7 - "Resection of terminal ileum (45 cm)" is an ileal resection. All the
+        synonym's words must stand together within one clause, with only filler words
+        (valuesets.json ``textContext.anyOrderFillers``) between them; the span from the first to
+        the last of them is the match, so negation is judged as for a phrase.
+        """
+        text = normalise_text(text)
+        found = list(self.match_text(text, prefix))
+        have = {m.value_set for m in found}
+        tokens = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
+        present = {word for word, _, _ in tokens}
+        for name, synonym, words in self._multiword:
+            if name in have or not name.startswith(prefix) or not words <= present:
+                continue
+            span = self._window(text, tokens, words)
+            if span is not None:
+                found.append(TextMatch(name, synonym, *span))
+                have.add(name)
+        return tuple(found)
+
+    def _window(self, text: str, tokens: list[tuple[str, int, int]], words: frozenset[str]) -> tuple[int, int] | None:
+        """Return the span of a run of tokens holding all ``words`` and only fillers besides, or None."""
+        run: list[tuple[str, int, int]] = []
+        for token in [*tokens, ("", len(text), len(text))]:
+            allowed = token[0] in words or token[0] in self._fillers
+            if run and (not allowed or self._breaks.search(text, run[-1][2], token[1])):
+                hits = [t for t in run if t[0] in words]
+                if {t[0] for t in hits} == words:
+                    return hits[0][1], hits[-1][2]
+                run = []
+            if allowed:
+                run.append(token)
+        return None
 
     def analyte_for_value_set(self, value_set: str) -> str | None:
         """Return the analyte id whose codes live in ``value_set``."""

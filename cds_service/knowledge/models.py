@@ -91,6 +91,8 @@ class TextContext(_Strict):
     clauseBreaks: list[str] = Field(min_length=1)
     familyHistory: list[str] = Field(min_length=1)
     familyHistoryCodes: list[CodeEntry] = []
+    anyOrderFillers: list[str] = []
+    anyOrderSource: str | None = None
 
     @field_validator("negationBefore", "negationAfter", "familyHistory")
     @classmethod

@@ -25,6 +25,7 @@ from .markers import Band, total_b12_reading
 from .medicines import RiskMedicineUse, risk_medicines
 from .therapy import counts_as_b12_replacement, low_dose_b12
 
+_ONLY_LOWERS = frozenset({"pregnancyStatus"})
 _MONITORING = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA})
 
 
@@ -82,7 +83,10 @@ def assess(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Assessment:
     kb = kb or load_clinical_knowledge()
     status = b12_status(chart, kb)
     haem = haematological_signs(chart, kb)
-    notes = [*chart.notes, *(f"data set not available: {name}" for name in sorted(chart.missing))]
+    # Why: a data set that can only lower a card (pregnancy tests: §5 downgrade) is not a data-quality
+    # gap when missing - without it the card keeps the cautious level.
+    missing = sorted(chart.missing - _ONLY_LOWERS)
+    notes = [*chart.notes, *(f"data set not available: {name}" for name in missing)]
     for pick in status.picks:
         notes.extend(pick.notes)
     notes.extend(status.renal.notes)

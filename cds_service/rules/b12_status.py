@@ -99,10 +99,7 @@ def b12_status(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Status:
         # Why: §3.1 - values drawn after replacement began are not diagnostic.
         return status(B12StatusCode.ON_TREATMENT, "B12 replacement on record (§3.1)")
     if total is None and active is None:
-        # Why: §3.5 - an MMA alone does not decide; B12 itself has to be measured.
-        months = kb.durations.lab_lookback.months
-        return status(B12StatusCode.NOT_TESTED, f"no usable total or active B12 result in {months} months (§3.5)",
-                      next_tests=(Analyte.B12_TOTAL,))
+        return _mma_alone(mma, renal, status, kb)
     t = kb.thresholds
     if total is not None and total.band is Band.LOW:
         return status(B12StatusCode.DEFICIENT, f"total B12 below {t.b12_total_deficient_below.value:g} ng/L (§3.2)",
@@ -111,6 +108,23 @@ def b12_status(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Status:
         return status(B12StatusCode.DEFICIENT, f"active B12 below {t.b12_active_deficient_below.value:g} pmol/L (§3.2)",
                       DeficiencyBasis.LOW_ACTIVE_B12)
     return _judge_with_mma(total, active, mma, renal, status, kb)
+
+
+def _mma_alone(mma: MmaReading | None, renal: RenalCaveat, status: Callable[..., B12Status],
+               kb: ClinicalKnowledge) -> B12Status:
+    """No usable B12: an MMA alone (§7) - raised is indeterminate, normal makes deficiency unlikely.
+
+    Why: §7 "MMA without any B12 result". A raised MMA under the renal caveat, or one a comparator
+    leaves unclear, settles nothing: B12 itself has to be measured (§3.5 not tested).
+    """
+    if mma is not None and mma.raised is True and not renal.applies:
+        return status(B12StatusCode.INDETERMINATE, "raised MMA with no B12 result: check serum B12 (§7)",
+                      next_tests=(Analyte.B12_TOTAL,))
+    if mma is not None and mma.raised is False:
+        return status(B12StatusCode.NOT_DEFICIENT, "normal MMA with no B12 result: deficiency unlikely (§7)")
+    months = kb.durations.lab_lookback.months
+    return status(B12StatusCode.NOT_TESTED, f"no usable total or active B12 result in {months} months (§3.5)",
+                  next_tests=(Analyte.B12_TOTAL,))
 
 
 def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, mma: MmaReading | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ..chart.facts import Chart, Problem, ProblemCategory
 from ..knowledge.clinical import ClinicalKnowledge
@@ -89,9 +90,17 @@ def recorded_b12_deficiency(chart: Chart) -> ProblemFinding:
     return _finding(chart, frozenset({ProblemCategory.B12_DEFICIENCY}))
 
 
-def is_pregnant(chart: Chart) -> ProblemFinding:
-    """An active pregnancy on the problem list (§5 pregnancy downgrade)."""
-    return _finding(chart, frozenset({ProblemCategory.PREGNANCY}))
+def is_pregnant(chart: Chart, kb: ClinicalKnowledge) -> ProblemFinding:
+    """A current pregnancy (§5 pregnancy downgrade, as §7 defines it).
+
+    Why: §7 - an active pregnancy condition with onset (else recorded date) within the last
+    42 weeks, or a positive pregnancy test within them; never one that has ended. Ectopic,
+    tubal and molar pregnancies never reach this category (the chart drops them).
+    """
+    since = chart.today - timedelta(days=kb.tolerances.current_pregnancy.days)
+    found = tuple(p for p in chart.problems if p.category is ProblemCategory.PREGNANCY and p.active
+                  and not p.ended and (when := p.onset or p.recorded) is not None and since <= when)
+    return ProblemFinding(present=bool(found), problems=found)
 
 
 def other_risk_factors(chart: Chart, kb: ClinicalKnowledge) -> RiskFactors:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from ..chart.facts import Analyte, Chart, Comparator, DataIssue, LabResult
 from ..knowledge.clinical import ClinicalKnowledge
@@ -68,9 +68,11 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: ClinicalKnowledge) -> LabP
     results = [mark_stale(r, chart, kb) for r in chart.labs if r.analyte is analyte]
     notes: list[str] = []
     usable: list[LabResult] = []
+    latest_allowed = chart.today + timedelta(days=kb.tolerances.future_result_grace.days)
     for result in results:
-        if result.usable and result.effective is not None and result.effective > chart.today:
-            # Why: a result dated after today is a clock or entry error; never let it decide.
+        if result.usable and result.effective is not None and result.effective > latest_allowed:
+            # Why: §7 - a result dated more than a day after today is a clock or entry error; it
+            # never decides, and the card notes it (a day's grace absorbs time zones).
             notes.append(f"{_ref(result)} is dated in the future ({result.effective}); not used")
         elif result.usable:
             usable.append(result)

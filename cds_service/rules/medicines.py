@@ -8,7 +8,7 @@ from datetime import date
 from ..chart.facts import Chart, MedicationClass, MedicationUse
 from ..knowledge.clinical import ClinicalKnowledge
 from .courses import course_of
-from .dates import lasted_longer_than
+from .dates import add_months, lasted_longer_than
 
 _DOSE_ELEMENTS = frozenset({"dosageInstruction", "dosage"})
 
@@ -45,8 +45,9 @@ def risk_medicines(chart: Chart, kb: ClinicalKnowledge) -> tuple[RiskMedicineUse
     """
     uses = [u for u in chart.medications if u.med_class.value in kb.risk_medicines and not u.is_draft]
     gap = kb.tolerances.prescription_renewal_gap.days
+    since = add_months(chart.today, -kb.durations.risk_medicine_recent_stop.months)
     courses = {id(u): course_of(u, [o for o in uses if o.med_class is u.med_class], gap_days=gap,
-                                today=chart.today) for u in uses if u.active}
+                                today=chart.today) for u in uses if u.active or _stopped_since(u, since)}
     merged = {ref for course in courses.values() for ref in course.earlier_refs}
     found: list[RiskMedicineUse] = []
     for use in uses:
@@ -56,6 +57,11 @@ def risk_medicines(chart: Chart, kb: ClinicalKnowledge) -> tuple[RiskMedicineUse
         found.append(_risk_use(use, course.start if course else use.start,
                                course.earlier_refs if course else (), chart, kb))
     return tuple(found)
+
+
+def _stopped_since(use: MedicationUse, since: date) -> bool:
+    """True when a record that is no longer taken ended on or after ``since``."""
+    return not use.active and use.end is not None and use.end >= since
 
 
 def _risk_use(use: MedicationUse, start: date | None, earlier: tuple[str, ...], chart: Chart,
@@ -70,7 +76,9 @@ def _risk_use(use: MedicationUse, start: date | None, earlier: tuple[str, ...], 
     elif entry.min_months is None:
         past = use.active
     else:
-        past = use.active and lasted_longer_than(start, end, entry.min_months)
+        # Why: §7 - a long course stopped within the last 12 months still counts.
+        recent = _stopped_since(use, add_months(chart.today, -kb.durations.risk_medicine_recent_stop.months))
+        past = (use.active or recent) and lasted_longer_than(start, end, entry.min_months)
     return RiskMedicineUse(use=use, label=entry.label, min_months=entry.min_months, days_taken=days,
                            past_duration=past, note=note, course_start=start, earlier_refs=earlier)
 
