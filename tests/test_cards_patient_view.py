@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from facts_builders import (
     assert_card_basics,
     b12,
@@ -204,3 +206,24 @@ def test_hydroxocobalamin_suggestion_is_coded_with_the_verified_rxnorm_product_a
     assert concept["coding"] == [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "317106",
                                   "display": "hydroxocobalamin 1 MG/ML Injectable Solution"}]
     assert concept["text"] == "Hydroxocobalamin 1 mg/mL solution for injection"
+
+
+def test_a_long_record_still_gives_a_short_card_with_lab_rounded_notes():
+    """B12-RULES.md §9 on a record like a real one: many problems, medicines and notes."""
+    long_name = "Peripheral neuropathy, both feet, with reduced vibration sense and absent ankle jerks"
+    names = [long_name, *(f"Neuropathy {i}" for i in range(5))]
+    problems = [dataclasses.replace(problem(P.NEUROPATHY), display=name) for name in names]
+    meds = [med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(12505)),
+            *(med(MedicationClass.PPI, ingredient=f"omeprazole {i}0 mg", start=days_ago(800)) for i in range(1, 6))]
+    low = b12(150)
+    notes = (f"{low.source_ref}: eGFR 146.58935040100175 mL/min read as mL/min/1.73 m2",
+             *(f"MedicationRequest/m{i}: dosage[0].timing could not be read (not a FHIR date)" for i in range(5)))
+    (card,) = cards_for(chart(labs=[low], problems=problems, meds=meds, notes=notes))
+    assert len(card.detail) < 1000, card.detail
+    assert "12505 days" not in card.detail and "- (more in the record)" in card.detail
+    assert "146.589" not in card.detail and "eGFR 147 mL/min" in card.detail
+    assert "4 more neurological problems" in card.detail
+    data_quality = card.detail.split("**Data quality**\n", 1)[1].splitlines()
+    assert len(data_quality) <= 3
+    assert long_name not in card.detail and "…" in card.detail
+    assert card.detail.startswith("**Treat now: B12 deficiency")  # the decision is never cut

@@ -23,6 +23,9 @@ ANALYTE_NAMES = {
 TEST_NAMES = {Analyte.MMA: "MMA", Analyte.B12_ACTIVE: "active B12", Analyte.B12_TOTAL: "serum B12"}
 DATA_SET_NAMES = {"bloodCount": "blood count", "renalFunction": "renal function", "procedures": "procedures"}
 MAX_NOTES = 3  # B12-RULES.md §9: at most three data-quality lines
+DETAIL_MAX = 1000  # B12-RULES.md §9: every card under 1,000 characters of markdown
+_MORE = "- (more in the record)"
+NAME_MAX = 60  # characters of an EHR name (problem, medication) on a card line
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|~])")
 _REF = re.compile(r"\b(?:Observation|MedicationRequest|MedicationStatement|Medication|Condition|Procedure|Patient)"
                   r"/[A-Za-z0-9_\-.]{1,64}")
@@ -67,7 +70,23 @@ def _quantity(result: LabResult) -> str:
 
 def _problem(problem: Problem) -> str:
     since = f", since {problem.onset.isoformat()}" if problem.onset else ""
-    return f"{escape_markdown(problem.display)}{since}"
+    return f"{_name(problem.display)}{since}"
+
+
+def _name(text: str) -> str:
+    """An EHR name, escaped and cut to one short line ("Peripheral neuropathy - numb feet, …").
+
+    >>> _name("Polyneuropathy " + "x" * 80)[-3:]
+    'xx…'
+    """
+    text = " ".join(text.split())
+    return escape_markdown(text if len(text) <= NAME_MAX else text[:NAME_MAX - 1].rstrip() + "…")
+
+
+def _first(lines: list[str], keep: int, what: str) -> list[str]:
+    """At most ``keep`` lines of one kind; the rest counted, so a long record keeps the card short."""
+    lines = list(dict.fromkeys(lines))  # the same medicine recorded twice reads once
+    return lines if len(lines) <= keep else [*lines[:keep], f"{len(lines) - keep} more {what}"]
 
 
 def values(a: B12Assessment, kb: ClinicalKnowledge) -> str:
@@ -78,24 +97,26 @@ def values(a: B12Assessment, kb: ClinicalKnowledge) -> str:
         lines.append(lab(s.mma.result, s.mma.explanation))
     if s.renal.egfr is not None and s.mma is not None and not s.renal.applies:
         lines.append(lab(s.renal.egfr))
-    lines += [f"{escape_markdown(u.display)}: B12 replacement since {u.start or 'an unrecorded date'}"
+    lines += [f"{_name(u.display)}: B12 replacement since {u.start or 'an unrecorded date'}"
               for u in s.therapy]
     return _section("Values used", lines + _signs(a, kb))
 
 
 def _signs(a: B12Assessment, kb: ClinicalKnowledge) -> list[str]:
-    lines = [f"Neurological: {_problem(p)}" for p in a.neuro.problems]
-    lines += [f"Malabsorption cause: {_problem(p)}" for p in a.malabsorption.problems]
-    lines += [f"On the problem list: {_problem(p)}" for p in a.recorded_deficiency.problems]
+    lines = _first([f"Neurological: {_problem(p)}" for p in a.neuro.problems], 2, "neurological problems")
+    lines += _first([f"Malabsorption cause: {_problem(p)}" for p in a.malabsorption.problems], 2,
+                    "malabsorption causes")
+    lines += _first([f"On the problem list: {_problem(p)}" for p in a.recorded_deficiency.problems], 1,
+                    "B12 deficiency entries")
     h = a.haematology
     if h.macrocytosis is not None:
         lines.append(f"Macrocytosis: {lab(h.macrocytosis)}")
     if h.anaemia is not None:
         lines.append(f"Anaemia ({h.anaemia_by}): {lab(h.anaemia)}")
-    lines += [_risk_medicine(r) for r in a.risk_medicines]
+    lines += _first([_risk_medicine(r) for r in a.risk_medicines], 3, "risk medicines")
     if a.other_risks.older_than_threshold:
         lines.append(f"Age {a.other_risks.age_years} (risk factor)")
-    lines += [f"Risk factor: {_problem(p)}" for p in a.other_risks.problems]
+    lines += _first([f"Risk factor: {_problem(p)}" for p in a.other_risks.problems], 2, "risk factors")
     if a.stale_low_b12 is not None:
         lines.append(f"Earlier deficient result: {lab(a.stale_low_b12)}")
     return lines
@@ -111,7 +132,8 @@ def _risk_medicine(r: RiskMedicineUse) -> str:
     rule = f"a risk after {r.min_months} months" if r.min_months else "any current use is a risk"
     extra = f"; {escape_markdown(r.note)}" if r.note else ""
     extra += "; renewed prescriptions counted as one course" if r.earlier_refs else ""
-    return f"{escape_markdown(r.use.display)} ({r.label}): {when}; {rule}{extra}"
+    name = _name(r.use.display) + ("" if r.use.display.strip().lower() == r.label else f" ({r.label})")
+    return f"{name}: {when}; {rule}{extra}"
 
 
 def context(a: B12Assessment, kb: ClinicalKnowledge) -> str:
@@ -138,7 +160,7 @@ def notes(a: B12Assessment, kb: ClinicalKnowledge, extra_refs: frozenset[str] = 
     s = a.status
     minimum = kb.thresholds.oral_b12_therapy_min_mg_per_day
     lines = [escape_markdown(m.note) for m in (s.total, s.active) if m is not None and m.note]
-    lines += [f"{escape_markdown(u.display)}: below {minimum.value:g} {minimum.unit} or no stated dose, "
+    lines += [f"{_name(u.display)}: below {minimum.value:g} {minimum.unit} or no stated dose, "
               "not counted as B12 replacement" for u in a.low_dose_b12]
     marker_notes = [n for p in s.picks for n in p.notes] + list(s.renal.notes)
     refs = _used_refs(a) | extra_refs | {ref for n in marker_notes for ref in _REF.findall(n)}
@@ -154,17 +176,21 @@ def notes(a: B12Assessment, kb: ClinicalKnowledge, extra_refs: frozenset[str] = 
         if note.startswith(_MISSING) or not relevant or named <= seen:
             continue  # Why: one line per record; a note on a record the card did not use is noise here
         seen |= named
-        lines.append(escape_markdown(round_numbers(_analyte_names(note))))
+        lines.append(_name_note(round_numbers(_analyte_names(note))))
     if len(lines) > MAX_NOTES:
         lines = [*lines[:MAX_NOTES - 1], f"{len(lines) - MAX_NOTES + 1} more data-quality notes on records used"]
     return _section("Data quality", lines)
 
 
+def _name_note(note: str) -> str:
+    return escape_markdown(note if len(note) <= 2 * NAME_MAX else note[:2 * NAME_MAX - 1].rstrip() + "…")
+
+
 def _analyte_names(note: str) -> str:
     """Chart notes name analytes by code ("b12_total 150"); a card says "Serum B12 150"."""
     for analyte, name in ANALYTE_NAMES.items():
-        if "_" in analyte.value:
-            note = note.replace(analyte.value, name)
+        if "_" in analyte.value:  # "b12_total"; never inside a reference ("Observation/b12_total-1")
+            note = re.sub(rf"(?<![/\w-]){analyte.value}\b", name, note)
     return note
 
 
@@ -216,5 +242,34 @@ def next_test(a: B12Assessment) -> str:
 
 
 def tidy(markdown: str) -> str:
-    """Collapse the blank lines left by empty sections."""
-    return re.sub(r"\n{3,}", "\n\n", markdown).strip()
+    """Collapse the blank lines left by empty sections, and keep the detail under DETAIL_MAX."""
+    return fit(re.sub(r"\n{3,}", "\n\n", markdown).strip())
+
+
+def fit(markdown: str, limit: int = DETAIL_MAX) -> str:
+    r"""Keep a detail under ``limit`` characters on a long record (B12-RULES.md §9).
+
+    Earlier results go first, then the last lines of the longest list (values used, data quality),
+    never the decision, the renal caveat or the folic acid order; a line says more is in the record.
+
+    >>> text = "**Treat.**\n\n**Values used**\n" + "\n".join(f"- value {i:02}" for i in range(10))
+    >>> print(fit(text, 60))
+    **Treat.**
+    <BLANKLINE>
+    **Values used**
+    - value 00
+    - (more in the record)
+    """
+    if len(markdown) < limit:
+        return markdown
+    blocks = [b for b in markdown.split("\n\n") if not b.startswith("**Earlier results")]
+    while len("\n\n".join(blocks)) >= limit:
+        lists = [i for i, b in enumerate(blocks)
+                 if b.startswith(("**Values used", "**Data quality")) and b.count("\n- ") > 2]
+        if not lists:
+            break
+        i = max(lists, key=lambda k: len(blocks[k]))
+        lines = blocks[i].split("\n")
+        del lines[-2 if lines[-1] == _MORE else -1]
+        blocks[i] = "\n".join(lines if lines[-1] == _MORE else [*lines, _MORE])
+    return "\n\n".join(blocks)
