@@ -86,17 +86,19 @@ def call_service(service_id: str) -> Any:
     rt = runtime()
     service = rt.registry.get(service_id)
     call = parse_hook_call(_json_body(), service.hook, rt.limits)
-    g.hook_instance = str(call.request.hookInstance)
+    g.hook_instance = call_instance = str(call.request.hookInstance)
     data = resolve(service, call, rt.fetch_settings)
     cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid,
                             evaluators=rt.evaluators)
     cards, withheld = _screen_repeats(rt, service, call, cards)
     body = to_json(CDSResponse(cards=cards))
     g.cards = body["cards"]
-    if rt.shown is not None:
-        rt.shown.record(service.id, g.hook_instance, body["cards"], rt.clock(),
-                        suppressed=to_json(CDSResponse(cards=withheld))["cards"])
-    return jsonify(body)
+    response = jsonify(body)
+    if rt.shown is not None and (body["cards"] or withheld):
+        # Written once the response has gone to the EHR: the database write never delays the cards.
+        shown, hidden, when = body["cards"], to_json(CDSResponse(cards=withheld))["cards"], rt.clock()
+        response.call_on_close(lambda: rt.shown.record(service.id, call_instance, shown, when, suppressed=hidden))
+    return response
 
 
 def _screen_repeats(rt: Runtime, service: ServiceDefinition, call: ParsedCall,

@@ -26,6 +26,7 @@ def request(service: str) -> dict[str, Any]:
 
 def select_card(client) -> dict[str, Any]:
     response = client.post(f"/cds-services/{SELECT}", json=request(SELECT))
+    response.close()  # as a server does once the response is sent: the shown cards are written then
     [card] = response.get_json()["cards"]
     assert card["source"]["topic"]["code"] == "folate_deficient"
     return card
@@ -42,6 +43,7 @@ def feedback(client, card: dict[str, Any], outcome: str = "overridden") -> None:
 
 def sign_cards(client, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     response = client.post(f"/cds-services/{SIGN}", json=body or request(SIGN))
+    response.close()
     assert response.status_code == 200
     return response.get_json()["cards"]
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
+import requests
 from helpers import FIXED_NOW, FIXTURES, load_json
+from live_service import running_service, service_config
 from sqlalchemy import select, text
 
 from cds_service.feedback_store import cards_shown_table
@@ -23,6 +26,8 @@ def test_the_cards_of_a_call_are_recorded_without_patient_data(client, app):
     response = client.post("/cds-services/folic-acid-safety-select", json=request)
     assert response.status_code == 200
     [card] = response.get_json()["cards"]
+    assert shown_rows(app) == []  # written once the response has been sent (the server closes it)
+    response.close()
     [row] = shown_rows(app)
     assert row["hook_instance"] == request["hookInstance"]
     assert (row["service_id"], row["card_uuid"], row["kind"], row["indicator"], row["suppressed"]) == (
@@ -35,7 +40,9 @@ def test_the_cards_of_a_call_are_recorded_without_patient_data(client, app):
 
 def test_a_call_without_cards_records_nothing(client, app):
     request = load_json(FIXTURES / "healthy_young_adult_nothing" / "b12-status.request.json")
-    assert client.post("/cds-services/b12-status", json=request).get_json() == {"cards": []}
+    response = client.post("/cds-services/b12-status", json=request)
+    assert response.get_json() == {"cards": []}
+    response.close()
     assert shown_rows(app) == []
 
 
@@ -47,6 +54,7 @@ def test_a_database_that_cannot_be_written_never_fails_the_call(client, app, cap
         for _ in range(3):
             response = client.post("/cds-services/folic-acid-safety-sign", json=request)
             assert response.status_code == 200 and len(response.get_json()["cards"]) == 1
+            response.close()
     warnings = [r for r in caplog.records if r.name == "cds_service.shown_cards"]
     assert len(warnings) == 1 and "logged once" in warnings[0].getMessage()
 
@@ -58,3 +66,16 @@ def test_a_sqlite_file_commits_in_its_write_ahead_log(tmp_path):
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_a_real_server_writes_the_row_after_sending_the_cards(tmp_path):
+    request = load_json(SCENARIO / "folic-acid-safety-sign.request.json")
+    with running_service(service_config(tmp_path, FIXED_NOW, [])) as live:
+        response = requests.post(f"{live.url}/cds-services/folic-acid-safety-sign", json=request, timeout=30)
+        [card] = response.json()["cards"]
+        for _ in range(200):  # the server closes the response just after sending it; wait for the row
+            rows = shown_rows(live.app)
+            if rows:
+                break
+            time.sleep(0.05)
+    assert [row["card_uuid"] for row in rows] == [card["uuid"]]
