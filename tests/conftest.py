@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,30 @@ def client(app) -> Iterator[Any]:
 
 
 
-@pytest.fixture(scope="session")
-def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real FHIR R4 server on loopback for the whole session; yields its base URL."""
+@pytest.fixture(scope="session", params=["sekmet", "hapi"])
+def fhir_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real FHIR R4 server on loopback for the whole session, sekmet then HAPI; yields its base URL."""
+    if request.param == "hapi":
+        with hapi_server_or_skip(tmp_path_factory.mktemp("hapi")) as base:
+            yield base
+        return
     from fhir_server import running_fhir_server
 
     with running_fhir_server(tmp_path_factory.mktemp("sekmet")) as base:
+        yield base
+
+
+@contextmanager
+def hapi_server_or_skip(workdir: Path) -> Iterator[str]:
+    """Our HAPI FHIR JPA server; without a JDK or Maven the tests skip, or fail under CI (CI=true)."""
+    from hapi_fhir import missing_tools, running_hapi_server
+
+    reason = missing_tools()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"HAPI FHIR server tests cannot run under CI: {reason}")
+    if reason:
+        pytest.skip(reason)
+    with running_hapi_server(workdir) as base:
         yield base
 
 

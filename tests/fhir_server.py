@@ -81,3 +81,8 @@ def load_transaction(base: str, bundle: dict) -> dict:
         "Authorization": f"Bearer {BEARER}", "Content-Type": "application/fhir+json"})
     response.raise_for_status()
     return response.json()
+
+
+def server_kind(request) -> str:
+    """Which FHIR server a test runs against ("sekmet" or "hapi"), from the session fixture's parameter."""
+    return request.node.callspec.params["fhir_server"]
