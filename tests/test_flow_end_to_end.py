@@ -1,4 +1,4 @@
-"""The whole developer flow over HTTP: load-fixtures into a real FHIR server (sekmet), then fire every
+"""The whole developer flow over HTTP: load-fixtures into a real FHIR server (sekmet, then HAPI FHIR), then fire every
 scenario's hook calls at the running service as a minimal EHR, with and without prefetch."""
 
 from __future__ import annotations
