@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from facts_builders import (
-    assert_card_basics,
-    b12,
-    chart,
-    days_ago,
-    folic_acid_draft,
-    hydroxocobalamin,
-    lab,
-    med,
-    pregnancy,
-    problem,
-    run,
-)
+from builders.cards import assert_card_basics, run
+from builders.facts import b12, chart, days_ago, folic_acid_draft, hydroxocobalamin, lab, med, pregnancy, problem
 
 from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
 

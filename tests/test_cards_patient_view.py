@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from facts_builders import (
-    assert_card_basics,
-    b12,
-    chart,
-    days_ago,
-    egfr,
-    hydroxocobalamin,
-    lab,
-    med,
-    mma,
-    problem,
-    run,
-)
+from builders.cards import assert_card_basics, run
+from builders.facts import b12, chart, days_ago, egfr, hydroxocobalamin, lab, med, mma, problem
 
 from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
 from cds_service.protocol.response import to_json

@@ -10,19 +10,8 @@ import re
 from dataclasses import replace
 
 import pytest
-from facts_builders import (
-    active,
-    assert_card_basics,
-    b12,
-    chart,
-    egfr,
-    folic_acid_draft,
-    med,
-    mma,
-    pregnancy,
-    problem,
-    run,
-)
+from builders.cards import assert_card_basics, run
+from builders.facts import active, b12, chart, egfr, folic_acid_draft, med, mma, pregnancy, problem
 
 from cds_service.cards.detail import escape_markdown
 from cds_service.chart.facts import MedicationClass, ProblemCategory

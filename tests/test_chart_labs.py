@@ -6,7 +6,7 @@ import math
 from datetime import date
 
 import pytest
-from chart_helpers import V3_INTERPRETATION, chart_from_fhir, kb, observation, only_lab, quantity
+from builders.fhir import V3_INTERPRETATION, chart_from_fhir, kb, observation, only_lab, quantity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

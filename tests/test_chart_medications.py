@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from chart_helpers import (
+from builders.fhir import (
     ATC,
     RXNORM,
     SNOMED,

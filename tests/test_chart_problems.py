@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from chart_helpers import ICD10CM, SNOMED, chart_from_fhir, concept, condition, procedure
+from builders.fhir import ICD10CM, SNOMED, chart_from_fhir, concept, condition, procedure
 
 from cds_service.chart.facts import ProblemCategory
 

@@ -7,7 +7,8 @@ text, family-history Conditions, and ATC class codes.
 from __future__ import annotations
 
 import pytest
-from chart_helpers import (
+from builders.cards import run
+from builders.fhir import (
     ATC,
     RXNORM,
     SNOMED,
@@ -18,7 +19,6 @@ from chart_helpers import (
     observation,
     quantity,
 )
-from facts_builders import run
 
 from cds_service.chart.facts import MedicationClass, ProblemCategory
 

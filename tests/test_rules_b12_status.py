@@ -3,19 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from facts_builders import (
-    active,
-    b12,
-    b12_pmol,
-    chart,
-    days_ago,
-    egfr,
-    hydroxocobalamin,
-    lab,
-    med,
-    mma,
-    problem,
-)
+from builders.facts import active, b12, b12_pmol, chart, days_ago, egfr, hydroxocobalamin, lab, med, mma, problem
 
 from cds_service.chart.facts import Analyte, DataIssue, MedicationClass, ProblemCategory, Route
 from cds_service.rules import B12StatusCode, DeficiencyBasis, b12_status

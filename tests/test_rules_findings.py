@@ -5,18 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from facts_builders import (
-    TODAY,
-    b12,
-    chart,
-    days_ago,
-    folic_acid_draft,
-    hydroxocobalamin,
-    lab,
-    med,
-    pregnancy,
-    problem,
-)
+from builders.facts import TODAY, b12, chart, days_ago, folic_acid_draft, hydroxocobalamin, lab, med, pregnancy, problem
 
 from cds_service.chart.facts import Analyte, Interpretation, MedicationClass, ProblemCategory, Route
 from cds_service.knowledge.clinical import load_clinical_knowledge

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facts_builders import active, b12, chart, egfr, mma, problem
+from builders.facts import active, b12, chart, egfr, mma, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +42,7 @@ def test_lower_total_b12_never_gives_a_milder_status(a, b, o):
 @given(st.floats(min_value=15, max_value=1500, allow_nan=False),
        st.floats(min_value=15, max_value=1500, allow_nan=False), others)
 def test_lower_molar_b12_never_gives_a_milder_status(a, b, o):
-    from facts_builders import b12_pmol
+    from builders.facts import b12_pmol
 
     low, high = sorted((a, b))
 

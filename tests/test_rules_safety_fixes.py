@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from facts_builders import TODAY, active, b12, chart, egfr, folic_acid_draft, lab, med, mma
+from builders.facts import TODAY, active, b12, chart, egfr, folic_acid_draft, lab, med, mma
 
 from cds_service.chart.facts import Analyte, MedicationClass, Route
 from cds_service.knowledge.clinical import load_clinical_knowledge

@@ -1,6 +1,6 @@
 """B12-RULES.md §7 (clarifications after real-world records): one test per case, from FHIR JSON to cards.
 
-Charts are built from FHIR R4 JSON by the chart layer (``chart_helpers``), then run through the
+Charts are built from FHIR R4 JSON by the chart layer (``builders.fhir``), then run through the
 services' evaluators, so each case is checked the way an EHR's data reaches the rules.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from chart_helpers import (
+from builders.cards import run
+from builders.fhir import (
     ICD10CM,
     LOINC,
     RXNORM,
@@ -25,7 +26,6 @@ from chart_helpers import (
     procedure,
     quantity,
 )
-from facts_builders import run
 
 from cds_service.chart.facts import MedicationClass, ProblemCategory, Route
 from cds_service.knowledge.clinical import load_clinical_knowledge

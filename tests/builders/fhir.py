@@ -1,11 +1,10 @@
-"""Small FHIR R4 builders for the chart and knowledge tests (chart facts: ``facts_builders``)."""
+"""Small FHIR R4 builders for the chart and knowledge tests, and charts read from them by the chart layer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from facts_builders import TODAY
-
+from builders import TODAY
 from cds_service.chart import ChartData, build_chart
 from cds_service.chart.facts import Chart
 from cds_service.knowledge import load_knowledge
@@ -151,7 +150,7 @@ def procedure(code_concept: JSON, *, id: str = "proc-1", status: str = "complete
 def chart_from_fhir(**data: Any) -> Chart:
     """Read a chart for TODAY from FHIR resources (ChartData fields) through the chart layer.
 
-    (``facts_builders.chart`` builds a chart from facts directly, for the rules and cards.)
+    (``builders.facts.chart`` builds a chart from facts directly, for the rules and cards.)
     """
     return build_chart(ChartData(**data), today=TODAY, kb=kb())
 
