@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from helpers import FIXTURES, ROOT
 from live_service import running_service, service_config
@@ -114,3 +115,17 @@ def test_every_card_is_visible_in_chromium_without_console_errors(tmp_path: Path
     assert (ARTIFACTS / "gallery.png").stat().st_size > 10_000
 
 
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", ("/nonexistent/chromium",))
+    monkeypatch.setattr(browser, "CHROMEDRIVER", "/nonexistent/chromedriver")
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium chromium-driver"):
+        browser.find_browser()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        browser.find_browser()
