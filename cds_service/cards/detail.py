@@ -21,7 +21,8 @@ ANALYTE_NAMES = {
     Analyte.PLATELETS: "Platelets", Analyte.EGFR: "eGFR", Analyte.FOLATE: "Serum folate",
 }
 TEST_NAMES = {Analyte.MMA: "MMA", Analyte.B12_ACTIVE: "active B12", Analyte.B12_TOTAL: "serum B12"}
-DATA_SET_NAMES = {"bloodCount": "blood count", "renalFunction": "renal function", "procedures": "procedures"}
+DATA_SET_NAMES = {"bloodCount": "blood count", "renalFunction": "renal function", "procedures": "procedures",
+                  "pregnancyStatus": "pregnancy tests"}
 MAX_NOTES = 3  # B12-RULES.md §9: at most three data-quality lines
 DETAIL_MAX = 1000  # B12-RULES.md §9: every card under 1,000 characters of markdown
 _MORE = "- (more in the record)"

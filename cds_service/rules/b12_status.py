@@ -118,7 +118,7 @@ def _mma_alone(mma: MmaReading | None, renal: RenalCaveat, status: Callable[...,
     leaves unclear, settles nothing: B12 itself has to be measured (§3.5 not tested).
     """
     if mma is not None and mma.raised is True and not renal.applies:
-        return status(B12StatusCode.INDETERMINATE, "raised MMA with no B12 result: check serum B12 (§7)",
+        return status(B12StatusCode.INDETERMINATE, "raised MMA with no B12 result (§7)",
                       next_tests=(Analyte.B12_TOTAL,))
     if mma is not None and mma.raised is False:
         return status(B12StatusCode.NOT_DEFICIENT, "normal MMA with no B12 result: deficiency unlikely (§7)")
