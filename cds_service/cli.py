@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import UTC, date, datetime
@@ -81,7 +82,7 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
         # never log query strings or tokens: method, path, status, size, duration only
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         # connections opened before the fork must not be shared by the workers
-        "post_fork": lambda _server, _worker: app.extensions["b12cds"].store.engine.dispose(close=False),
+        "post_fork": lambda _server, _worker: _worker_database(app.extensions["b12cds"].store.engine),
         # a dead worker's counts stay (counters only add up); only its live-gauge files must go
         "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
     }
@@ -149,6 +150,14 @@ def _draft_orders(hook: str, bundle: Path, in_bundle: list[dict[str, Any]],
         raise click.ClickException(f"{hook}: no draft orders found in {where}; pass --draft-orders FILE "
                                    f"({ORDER_FILE_KINDS})")
     return drafts
+
+
+def _worker_database(engine: Any) -> None:
+    """In a new worker: drop the master's connections (never shared across a fork) and open the worker's own,
+    so its first call does not wait for it. A database that does not answer yet is left to the first call."""
+    engine.dispose(close=False)
+    with contextlib.suppress(Exception):  # /readyz reports the database; start-up goes on
+        engine.connect().close()  # back to the worker's pool, open
 
 
 def _read_json(path: Path) -> dict[str, Any]:
