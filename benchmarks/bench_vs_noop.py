@@ -174,14 +174,17 @@ def _throughput(scratch: Path, args: argparse.Namespace, servers: dict[str, Any]
     for run in range(args.runs):
         for name, label in _alternate(tuple(plan), run):
             server = servers[name]
-            pids = [server.pid, *loadgen.children(server.pid)]
-            before = loadgen.cpu_seconds(pids)
+            workers = loadgen.children(server.pid)
+            before = [loadgen.cpu_seconds([pid]) for pid in (server.pid, *workers)]
             result = loadgen.wrk_run(scratch, _url(server, label), bodies[label], args.seconds, args.connections)
-            used = loadgen.cpu_seconds(pids) - before
+            spent = [loadgen.cpu_seconds([pid]) - b for pid, b in zip((server.pid, *workers), before, strict=True)]
+            used = sum(spent)
             if result.non_2xx or result.socket_errors:
                 print(f"  warning: {name} {label}: {result.non_2xx} non-2xx, {result.socket_errors} socket errors")
             found[f"{name} {label}"].append({"rate": result.rate, "cpu_ms_per_call": used * 1000 / result.requests,
-                                             "calls": result.requests})
+                                             "calls": result.requests,
+                                             # 1/workers when the load is shared evenly; 1.0 when one worker did it all
+                                             "busiest_worker_share": max(spent[1:]) / max(sum(spent[1:]), 1e-9)})
     return found
 
 
@@ -225,13 +228,13 @@ def _print_summary(results: dict[str, Any]) -> None:
         print(f"  {name:32} {_median(rows, 'first_ms'):13.1f} {_median(rows, 'warm_ms'):15.2f} "
               f"{_median(rows, 'first_ms') / _median(rows, 'warm_ms'):7.1f}")
     put = results["throughput"]
-    print("\nthroughput (wrk)                    calls/s (runs)              median  ratio  CPU ms/call")
+    print("\nthroughput (wrk)                    calls/s (runs)              median  ratio  CPU ms/call  busiest")
     for key, rows in put.items():
         label = key.split(" ", 1)[1]
         ratios = [row["rate"] / noop["rate"] for row, noop in zip(rows, put[f"no-op {label}"], strict=True)]
         runs = " ".join(f"{row['rate']:6.0f}" for row in rows)
         print(f"  {key:32} {runs:27} {_median(rows, 'rate'):6.0f} {statistics.median(ratios):6.3f} "
-              f"{_median(rows, 'cpu_ms_per_call'):8.2f}")
+              f"{_median(rows, 'cpu_ms_per_call'):8.2f} {max(row.get('busiest_worker_share', 0) for row in rows):8.2f}")
     print(f"\nfixed rate {results['settings']['rate']:.0f} calls/s          p50 ms  p95 ms  p99 ms (each run)  max ms")
     for key, rows in results["fixed_rate"].items():
         runs = "/".join(f"{row['p99']:.0f}" for row in rows)
