@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 CHARTS = sorted(FIXTURES.glob("*/chart.json"))
 RESOURCE_TYPES = ("Patient", "Observation", "Condition", "MedicationStatement", "MedicationRequest", "Medication",
-                  "Procedure")
+                  "Procedure", "Encounter")
 
 
 @pytest.fixture(scope="module")
