@@ -63,10 +63,22 @@ def unit_multiplier(units: list[Unit], table: UnitTable) -> float | None:
 
 
 def format_number(number: object) -> str:
-    """Return a number as a lab would print it (150, not 150.0)."""
-    if isinstance(number, float) and number.is_integer() and abs(number) < 1e15:
+    """Return a number as a lab would print it: 150, not 150.0; 24.87, not 24.873612839.
+
+    Why (B12-RULES.md §9): values are shown rounded as a lab prints them. Generated records
+    (Synthea) send many decimals; four significant digits (whole numbers kept whole) say what
+    the lab measured. The value used for decisions is never rounded.
+
+    >>> [format_number(n) for n in (150.0, 24.873612839, 143.2847193, 0.6814, 1234.56, "7")]
+    ['150', '24.87', '143.3', '0.6814', '1235', '7']
+    """
+    if not isinstance(number, float) or not math.isfinite(number) or abs(number) >= 1e15:
+        return str(number)
+    if number.is_integer():
         return str(int(number))
-    return str(number)
+    whole = len(str(int(abs(number)))) if abs(number) >= 1 else 0
+    text = f"{number:.{max(0, 4 - whole)}f}" if whole else f"{number:.4g}"
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
 
 
 def reference_units(resource: JSON) -> list[Unit]:
