@@ -12,12 +12,12 @@ from typing import Any
 import requests
 from flask import Flask
 from flask_cors import CORS
-from requests.adapters import HTTPAdapter
 
 from . import api, engine, logs
 from .cards.resources import SuggestedResourceError, prepare_suggestions
 from .config import load_config
 from .data.allowlist import ServerPolicy
+from .data.deadline import GuardedAdapter
 from .data.fhir_client import FetchLimits
 from .data.prefetch import FetchSettings
 from .errors import ConfigError
@@ -131,7 +131,8 @@ def _load_knowledge() -> None:
 def _fetch_settings(settings: Mapping[str, Any], metrics: Metrics) -> FetchSettings:
     concurrency = int(settings["FHIR_MAX_CONCURRENCY"])
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=concurrency, pool_maxsize=concurrency, max_retries=0)
+    # Its connections are shut at the deadline of the call using them (data.deadline).
+    adapter = GuardedAdapter(pool_connections=concurrency, pool_maxsize=concurrency, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # never send patient queries through an ambient proxy setting
@@ -148,6 +149,7 @@ def _fetch_settings(settings: Mapping[str, Any], metrics: Metrics) -> FetchSetti
         servers=ServerPolicy.from_settings(settings["FHIR_SERVER_ALLOWLIST"],
                                            development=not settings["AUTH_REQUIRED"]),
         observer=metrics,
+        slots_per_call=min(concurrency, int(settings["FHIR_MAX_CONCURRENCY_PER_CALL"])),
     )
 
 

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "FHIR_MAX_RESOURCES": (2000, "Resources of one search kept at most."),
     "FHIR_MAX_RESPONSE_BYTES": (10_000_000, "Bytes of one FHIR response read at most."),
     "FHIR_MAX_CONCURRENCY": (16, "FHIR fetches in flight at once (shared by all calls of a worker)."),
+    "FHIR_MAX_CONCURRENCY_PER_CALL": (4, "FHIR fetches in flight at once for one hook call (its fair share of "
+                                         "FHIR_MAX_CONCURRENCY, so one slow FHIR server cannot starve calls to "
+                                         "others)."),
     "CORS_ORIGINS": ("*", "Origins allowed to call from a browser: '*' or a comma-separated list."),
     "MAX_CONTENT_LENGTH": (5_000_000, "Largest request body accepted, in bytes (413 beyond)."),
     "MAX_JSON_DEPTH": (64, "Deepest JSON nesting accepted in a request body (400 beyond)."),
@@ -109,6 +112,6 @@ def _check(config: dict) -> None:
         raise ConfigError(f"SUPPRESSION_WINDOW_HOURS must be 0 or more, got {config['SUPPRESSION_WINDOW_HOURS']!r}")
     for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES", "MAX_FEEDBACK_ITEMS",
                 "FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
-                "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY"):
+                "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY", "FHIR_MAX_CONCURRENCY_PER_CALL"):
         if not isinstance(config[key], int | float) or config[key] <= 0:
             raise ConfigError(f"{key} must be a positive number, got {config[key]!r}")

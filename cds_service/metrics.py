@@ -16,7 +16,15 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .data.fhir_client import FAILURE_REASONS
@@ -87,6 +95,9 @@ class Metrics:
                                         ["service", "kind"], registry=registry)
         self.feedback_items = Counter("b12cds_feedback", "Feedback items received, by outcome.",
                                       ["service", "outcome"], registry=registry)
+        # Summed over the live workers (a dead worker's value is dropped); in one process, its own value.
+        self.fetch_slots_busy = Gauge("b12cds_fhir_fetch_slots_busy", "FHIR fetch slots (threads) fetching now.",
+                                      registry=registry, multiprocess_mode="livesum")
         self.feedback_writes = Counter("b12cds_feedback_writes", "Feedback items stored, or ignored as duplicates.",
                                        ["service", "result"], registry=registry)
 
@@ -135,6 +146,11 @@ class Metrics:
     def prefetch_key(self, service_id: str, source: str) -> None:
         """Count where one prefetch key's data came from (the data layer's ``FetchObserver``)."""
         self.prefetch_keys.labels(_one_of(service_id, self._services), _one_of(source, SOURCES)).inc()
+
+    @_never_raises
+    def fetch_slots(self, busy: int) -> None:
+        """Record how many of this worker's fetch slots are fetching now (the data layer's ``FetchObserver``)."""
+        self.fetch_slots_busy.set(busy)
 
     def exposition(self) -> tuple[bytes, str]:
         """Return every metric in the Prometheus text format (all workers added up), and its content type."""

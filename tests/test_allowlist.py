@@ -1,4 +1,6 @@
-"""FHIR_SERVER_ALLOWLIST: the token only goes to configured servers; anything else is a 403, unsent."""
+"""FHIR_SERVER_ALLOWLIST: the token only goes to configured servers. It is checked when a request is about
+to be sent: a complete prefetch is answered whatever fhirServer says; required data that would need a server
+off the list is a 403, optional data is missing with a note; nothing is ever sent there."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import re
 
 import pytest
 import responses
-from helpers import patient_view_request, searchset, with_fhir_server
+from fixture_tools import iter_fixture_calls
+from helpers import load_json, patient_view_request, searchset, with_fhir_server
 
 from cds_service import create_app
 from cds_service.data.allowlist import ForbiddenServer, ServerPolicy
@@ -117,4 +120,53 @@ def test_a_hook_call_naming_a_server_off_the_list_is_403_and_nothing_is_sent(app
     assert issue["code"] == "forbidden"
     assert issue["expression"] == ["fhirServer"]
     assert "attacker.example.com" in issue["diagnostics"]
+    assert len(responses.calls) == 0
+
+
+def fixture_call(test_id: str):
+    fixture = next(f for f in iter_fixture_calls() if f.test_id == test_id)
+    return fixture, load_json(fixture.request_path), load_json(fixture.response_path)
+
+
+@responses.activate
+def test_a_complete_prefetch_gets_its_cards_whatever_fhir_server_it_names_and_nothing_is_sent(app_config):
+    """Real EHRs send fhirServer on every call: a prefetch-only deployment must still answer them."""
+    responses.add(responses.GET, re.compile(".*"), status=500)  # any request at all would be recorded
+    fixture, body, golden = fixture_call("folic_acid_ordered_b12_deficient-folic-acid-safety-select")
+    body = with_fhir_server(body, base="https://ehr.elsewhere.example.org/fhir")
+    app = create_app({**app_config, "FHIR_SERVER_ALLOWLIST": [EHR], "CLOCK": lambda: fixture.evaluated_at})
+    response = app.test_client().post("/cds-services/folic-acid-safety-select", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [card["indicator"] for card in response.get_json()["cards"]] == [
+        card["indicator"] for card in golden["cards"]]
+    assert response.get_json()["cards"]
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_optional_data_that_would_need_a_server_off_the_list_is_missing_with_a_note(app_config):
+    responses.add(responses.GET, re.compile(".*"), status=500)
+    fixture, body, _ = fixture_call("metformin_five_years_never_tested-b12-status")
+    del body["prefetch"]["bloodCount"]  # optional: it would have to be fetched
+    body = with_fhir_server(body, base="https://ehr.elsewhere.example.org/fhir")
+    app = create_app({**app_config, "FHIR_SERVER_ALLOWLIST": [EHR], "CLOCK": lambda: fixture.evaluated_at})
+    response = app.test_client().post("/cds-services/b12-status", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [card] = response.get_json()["cards"]
+    assert "bloodCount" in card["detail"]
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_required_data_that_would_need_a_server_off_the_list_is_403_and_nothing_is_sent(app_config):
+    responses.add(responses.GET, re.compile(".*"), status=500)
+    fixture, body, _ = fixture_call("metformin_five_years_never_tested-b12-status")
+    del body["prefetch"]["b12Labs"]  # required: it would have to be fetched
+    body = with_fhir_server(body, base="https://ehr.elsewhere.example.org/fhir")
+    app = create_app({**app_config, "FHIR_SERVER_ALLOWLIST": [EHR], "CLOCK": lambda: fixture.evaluated_at})
+    response = app.test_client().post("/cds-services/b12-status", json=body)
+    assert response.status_code == 403
+    issue = response.get_json()["issue"][0]
+    assert (issue["code"], issue["expression"]) == ("forbidden", ["fhirServer"])
+    assert "nothing was sent" in issue["diagnostics"]
     assert len(responses.calls) == 0

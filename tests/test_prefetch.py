@@ -241,13 +241,22 @@ def test_included_medications_are_used_without_a_fetch(settings):
 
 
 @responses.activate
-def test_absent_keys_are_fetched_concurrently_not_one_after_another(settings):
-    # Each mocked FHIR response waits until all eight fetches are in flight at once. Run one
-    # after another, the first would wait alone and the barrier would break: no timing needed.
-    barrier = threading.Barrier(len(SERVICE.prefetch), timeout=1.5)
+def test_absent_keys_are_fetched_concurrently_up_to_the_calls_share_of_slots(settings):
+    # Each mocked FHIR response waits until a call's share of fetches (4) is in flight at once. Run one
+    # after another, the first would wait alone and the barrier would break: no timing needed. Never more
+    # than the share run at once: the other slots stay free for other calls.
+    share = settings.slots_per_call
+    assert share == 4 < len(SERVICE.prefetch)
+    barrier = threading.Barrier(share, timeout=1.5)
+    lock, in_flight, most = threading.Lock(), [0], [0]
 
     def answer(request):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
         barrier.wait()
+        with lock:
+            in_flight[0] -= 1
         body = PATIENT if "/Patient/" in request.url else searchset()
         return 200, {"Content-Type": "application/fhir+json"}, __import__("json").dumps(body)
 
@@ -256,3 +265,4 @@ def test_absent_keys_are_fetched_concurrently_not_one_after_another(settings):
     assert len(responses.calls) == len(SERVICE.prefetch)
     assert set(data.provenance.values()) == {"fetched"}
     assert data.missing == {}
+    assert most[0] == share

@@ -1,9 +1,10 @@
 """Call back the EHR's FHIR server for one hook call: bounded in time, size and pages.
 
 Every wait is bounded: each request by ``request_timeout`` and by what is left of the call's
-``deadline`` (a ``time.monotonic()`` instant); each body is read in chunks so a slow drip or
-an endless body stops at the deadline or the size cap. Pagination follows ``next`` links only
-on the same server, so the bearer token never leaves it.
+deadline (its ``CallGuard``). At the deadline the guard shuts the sockets still in use (with the
+``deadline.GuardedAdapter`` on the session), so a server that drips its headers or body a byte at a
+time, each byte beating the read timeout, is hung up on all the same; an endless body stops at the size
+cap. Pagination follows ``next`` links only on the same server, so the bearer token never leaves it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from .deadline import CallGuard, guarding
 
 CHUNK_BYTES = 64 * 1024
 
@@ -53,12 +56,13 @@ class FhirClient:
     """A FHIR R4 REST client bound to one server, one access token and one deadline."""
 
     def __init__(self, session: requests.Session, base_url: str, access_token: str | None,
-                 limits: FetchLimits, deadline: float) -> None:
+                 limits: FetchLimits, deadline: float | CallGuard) -> None:
         self.base_url = base_url.rstrip("/")
         self._session = session
         self._token = access_token
         self._limits = limits
-        self._deadline = deadline
+        self._guard = deadline if isinstance(deadline, CallGuard) else CallGuard(deadline)
+        self._deadline = self._guard.deadline
 
     def read(self, path: str) -> dict[str, Any] | None:
         """GET ``{base}/{Type}/{id}``; None when the server has no such resource (404/410)."""
@@ -106,26 +110,33 @@ class FhirClient:
     def _get(self, url: str) -> tuple[int, dict[str, Any]]:
         """GET a URL as FHIR JSON within the deadline and the size cap."""
         remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or self._guard.expired:
             raise FetchError("the deadline for FHIR fetches passed", "deadline")
         timeout = min(self._limits.request_timeout, remaining)
         headers = {"Accept": "application/fhir+json, application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
-            with self._session.get(url, headers=headers, timeout=(timeout, timeout), stream=True,
-                                   allow_redirects=False) as response:
+            with guarding(self._guard), self._session.get(
+                    url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False) as response:
                 raw = self._read_body(response)
                 status = response.status_code
         except requests.Timeout:
-            raise FetchError(f"no answer within {timeout:.1f} s", "timeout") from None
+            raise self._past_deadline() or FetchError(f"no answer within {timeout:.1f} s", "timeout") from None
         except requests.RequestException as exc:
-            raise FetchError(f"could not reach the FHIR server ({type(exc).__name__})", "connection") from None
+            raise self._past_deadline() or FetchError(
+                f"could not reach the FHIR server ({type(exc).__name__})", "connection") from None
         if 300 <= status < 400:
             raise FetchError(f"HTTP {status} redirect; redirects are not followed", "redirect")
         if status != 200:
             return status, {}
         return status, _decode(raw)
+
+    def _past_deadline(self) -> FetchError | None:
+        """The error to report when the deadline (not the server) ended a request."""
+        if self._guard.expired:
+            return FetchError("the deadline for FHIR fetches passed while waiting for the FHIR server", "deadline")
+        return None
 
     def _read_body(self, response: requests.Response) -> bytes:
         chunks: list[bytes] = []
@@ -134,9 +145,11 @@ class FhirClient:
             size += len(chunk)
             if size > self._limits.max_bytes:
                 raise FetchError(f"response larger than {self._limits.max_bytes} bytes", "too_large")
-            if time.monotonic() > self._deadline:
-                raise FetchError("the deadline for FHIR fetches passed while reading", "deadline")
+            if self._guard.expired:
+                break
             chunks.append(chunk)
+        if self._guard.expired:  # the body may look complete only because the socket was shut
+            raise FetchError("the deadline for FHIR fetches passed while reading", "deadline")
         return b"".join(chunks)
 
 

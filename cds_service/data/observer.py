@@ -29,6 +29,9 @@ class FetchObserver(Protocol):
     def prefetch_key(self, service_id: str, source: str) -> None:
         """Report where one prefetch key's data came from: provided, fetched or failed."""
 
+    def fetch_slots(self, busy: int) -> None:
+        """Report how many of this worker's fetch slots are fetching now."""
+
 
 class NoObserver:
     """Report to nobody (the data layer used on its own, as in its tests)."""
@@ -38,6 +41,9 @@ class NoObserver:
 
     def prefetch_key(self, service_id: str, source: str) -> None:
         """Ignore the key."""
+
+    def fetch_slots(self, busy: int) -> None:
+        """Ignore the slots."""
 
 
 def resource_type(query: str) -> str:

@@ -4,6 +4,10 @@ CDS Hooks 2.0 §Prefetch: a key that is present is used; ``null`` means the EHR 
 (no refetch); an empty searchset means no data; an OperationOutcome means the EHR failed that
 key; an absent or failed key is fetched from ``fhirServer`` with the bearer token. Data that is
 needed and cannot be had is a 412.
+
+The allowlist is checked when a request is about to be sent, not before: a complete prefetch is answered
+whatever ``fhirServer`` says, and nothing is ever sent to a server off the list. Required data that would
+need such a server is a 403; optional data is missing, with a note.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from ..errors import InvalidRequest, PrefetchUnavailable
 from ..protocol.prefetch_tokens import fill_template
 from ..protocol.request import OrderSignContext, ParsedCall
 from ..registry import ServiceDefinition
-from .allowlist import ServerPolicy
+from .allowlist import ForbiddenServer, ServerPolicy
+from .deadline import WATCHDOG, CallGuard
 from .fhir_client import (
     FetchError,
     FetchLimits,
@@ -32,6 +37,7 @@ from .fhir_client import (
 )
 from .medications import unresolved_medication_refs
 from .observer import FetchObserver, NoObserver, observed
+from .slots import CallSlots, SlotCount
 
 #: Seconds a task may overrun the deadline before it is given up for lost (it stops itself soon after).
 GRACE_SECONDS = 0.25
@@ -73,19 +79,18 @@ class FetchSettings:
     deadline_seconds: float
     servers: ServerPolicy = field(default_factory=lambda: ServerPolicy((), development=True))
     observer: FetchObserver = field(default_factory=NoObserver)  # the app's metrics
+    slots_per_call: int = 4  # of the executor's threads, at most this many run one call's fetches at once
+    slots_busy: SlotCount = field(default_factory=SlotCount)  # the executor's threads fetching now
 
 
 def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSettings) -> PatientData:
-    """Resolve every prefetch key of ``service`` for ``call``; raise 412 if required data is missing."""
-    deadline = time.monotonic() + settings.deadline_seconds
-    request = call.request
-    client = None
-    if request.fhir_base:
-        settings.servers.check(request.fhir_base)  # before anything at all is sent there
-        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-        client = FhirClient(settings.session, request.fhir_base, token, settings.limits, deadline)
+    """Resolve every prefetch key of ``service`` for ``call``; raise 412 if required data is missing.
+
+    Raise 403 (``ForbiddenServer``) when required data would have to come from a server off the allowlist.
+    """
+    fetcher = _Fetcher(call, settings)
     data = PatientData(draft_orders=_draft_orders(call))
-    provided = request.prefetch or {}
+    provided = call.request.prefetch or {}
     failures: dict[str, str] = {}
     pending: dict[str, Future[Any]] = {}
     reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
@@ -100,20 +105,49 @@ def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSetting
                 data.by_key[key] = outcome.resources
                 data.provenance[key] = outcome.provenance
                 if outcome.next_bundle is not None:
-                    pending[key] = _submit_pages(settings, client, outcome.next_bundle, data, key, query)
+                    pending[key] = _submit_pages(fetcher, outcome.next_bundle, data, key, query)
                 continue
             failures[key] = outcome.reason
-        if client is None:
-            failures[key] = failures.get(key, "not prefetched") + "; no fhirServer to fetch it from"
+        if fetcher.client is None:
+            failures[key] = f"{failures.get(key, 'not prefetched')}; {fetcher.why_not}"
             continue
         failures.pop(key, None)
-        pending[key] = settings.executor.submit(observed, settings.observer, query, _fetch, client, query,
-                                                key in service.newest_page_keys)
-    _collect(pending, deadline, data, failures, call.context.patientId, reads)
-    _fetch_medications(data, client, settings, deadline)
+        pending[key] = fetcher.submit(query, _fetch, fetcher.client, query, key in service.newest_page_keys)
+    _collect(pending, fetcher.deadline, data, failures, call.context.patientId, reads)
+    _fetch_medications(data, fetcher)
     _report_sources(settings.observer, service, data, failures)
-    _settle_failures(service, data, failures)
+    _settle_failures(service, data, failures, fetcher.refused)
     return data
+
+
+class _Fetcher:
+    """One call's way to its FHIR server: the client (if the server may be called), deadline and slots."""
+
+    def __init__(self, call: ParsedCall, settings: FetchSettings) -> None:
+        self.deadline = time.monotonic() + settings.deadline_seconds
+        self.settings = settings
+        self.client: FhirClient | None = None
+        self.refused: ForbiddenServer | None = None  # fhirServer is off the allowlist: nothing goes there
+        self.why_not = "no fhirServer to fetch it from"
+        request = call.request
+        if not request.fhir_base:
+            return
+        try:
+            settings.servers.check(request.fhir_base)
+        except ForbiddenServer as exc:
+            self.refused = exc
+            self.why_not = "fhirServer is not one this service may call; nothing was sent there"
+            return
+        guard = CallGuard(self.deadline)
+        WATCHDOG.watch(guard)  # at the deadline, every connection of this call is shut
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        self.client = FhirClient(settings.session, request.fhir_base, token, settings.limits, guard)
+        self._slots = CallSlots(settings.executor, settings.slots_per_call, self.deadline, settings.slots_busy,
+                                settings.observer.fetch_slots)
+
+    def submit(self, query: str, fetch: Any, *args: Any) -> Future[Any]:
+        """Run one fetch in this call's share of the worker's slots, reported to the observer."""
+        return self._slots.submit(observed, self.settings.observer, query, fetch, *args)
 
 
 @dataclass(frozen=True)
@@ -168,15 +202,15 @@ def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | No
     return None
 
 
-def _submit_pages(settings: FetchSettings, client: FhirClient | None, bundle: dict[str, Any],
-                  data: PatientData, key: str, query: str) -> Future[Any]:
+def _submit_pages(fetcher: _Fetcher, bundle: dict[str, Any], data: PatientData, key: str,
+                  query: str) -> Future[Any]:
     """Follow the further pages of a prefetched Bundle (the first page is already in ``data``)."""
-    if client is None:
-        data.notes.append(f"{key}: the prefetch has further pages, not fetched (no fhirServer)")
+    if fetcher.client is None:
+        data.notes.append(f"{key}: the prefetch has further pages, not fetched ({fetcher.why_not})")
         done: Future[Any] = Future()
         done.set_result(SearchResult(resources=bundle_resources(bundle)))
         return done
-    return settings.executor.submit(observed, settings.observer, query, client.collect, bundle)
+    return fetcher.submit(query, fetcher.client.collect, bundle)
 
 
 def _fetch(client: FhirClient, query: str, first_page_only: bool = False) -> SearchResult:
@@ -216,8 +250,7 @@ def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData
             data.notes.append(f"{key}: {result.truncated}; older or further results may be missing")
 
 
-def _fetch_medications(data: PatientData, client: FhirClient | None, settings: FetchSettings,
-                       deadline: float) -> None:
+def _fetch_medications(data: PatientData, fetcher: _Fetcher) -> None:
     """Resolve ``medicationReference``s not contained and not included in the search results."""
     resources = data.resources() + data.draft_orders
     for resource in resources:
@@ -226,14 +259,16 @@ def _fetch_medications(data: PatientData, client: FhirClient | None, settings: F
     wanted = [ref for ref in unresolved_medication_refs(resources) if ref not in data.medications]
     if not wanted:
         return
-    if client is None:
-        data.notes.extend(f"{ref} is referenced but was not included; no fhirServer to read it" for ref in wanted)
+    if fetcher.client is None:
+        data.notes.extend(f"{ref} is referenced but was not included; {fetcher.why_not}" for ref in wanted)
         return
-    futures = {ref: settings.executor.submit(observed, settings.observer, ref, client.read, ref) for ref in wanted}
-    wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
+    futures = {ref: fetcher.submit(ref, fetcher.client.read, ref) for ref in wanted}
+    wait(futures.values(), timeout=max(0.0, fetcher.deadline - time.monotonic()) + GRACE_SECONDS)
     for ref, future in futures.items():
+        if not future.done():
+            future.cancel()
         try:
-            medication = future.result(timeout=0) if future.done() else None
+            medication = future.result(timeout=0) if future.done() and not future.cancelled() else None
         except FetchError as exc:
             data.notes.append(f"{ref} could not be read ({exc})")
             continue
@@ -253,9 +288,13 @@ def _report_sources(observer: FetchObserver, service: ServiceDefinition, data: P
             observer.prefetch_key(service.id, "fetched" if data.provenance.get(key) == "fetched" else "provided")
 
 
-def _settle_failures(service: ServiceDefinition, data: PatientData, failures: dict[str, str]) -> None:
-    """Raise 412 for required keys that failed; record optional ones as missing."""
+def _settle_failures(service: ServiceDefinition, data: PatientData, failures: dict[str, str],
+                     refused: ForbiddenServer | None) -> None:
+    """Raise 403 when required data would need a server off the allowlist, 412 for other required keys that
+    failed; record optional ones as missing."""
     required = {key: why for key, why in failures.items() if key in service.required_keys}
+    if required and refused is not None:
+        raise refused
     if required:
         detail = "; ".join(f"{key}: {why}" for key, why in sorted(required.items()))
         raise PrefetchUnavailable(f"required data could not be obtained — {detail}",

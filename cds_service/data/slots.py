@@ -1,0 +1,80 @@
+"""The worker's FHIR fetch slots, shared fairly: one call runs at most ``per_call`` fetches at once.
+
+All calls of a worker share one thread pool of FHIR_MAX_CONCURRENCY threads (the slots). Without a cap, a
+call with many keys against a slow server could fill every slot and the queue in front of them, and calls
+to other servers would wait behind it. With the cap, a call's further fetches wait in its own queue and
+start as its earlier ones end; a fetch whose call's deadline has passed never starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+from .fhir_client import FetchError
+
+
+class SlotCount:
+    """How many of the worker's slots are running a fetch now (for the metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.busy = 0
+
+    def add(self, delta: int) -> int:
+        """Change the count; return the new value."""
+        with self._lock:
+            self.busy += delta
+            return self.busy
+
+
+class CallSlots:
+    """Submit one call's fetches to the shared pool, at most ``per_call`` in it at a time."""
+
+    def __init__(self, executor: Executor, per_call: int, deadline: float, count: SlotCount | None = None,
+                 report: Callable[[int], None] | None = None) -> None:
+        self._executor = executor
+        self._per_call = max(1, per_call)
+        self._deadline = deadline
+        self._count = count or SlotCount()
+        self._report = report or (lambda busy: None)
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._in_pool = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` in the pool when this call has a slot; the future holds its result."""
+        future: Future[Any] = Future()
+        with self._lock:
+            self._queue.append((future, fn, args))
+        self._start_next()
+        return future
+
+    def _start_next(self) -> None:
+        while True:
+            with self._lock:
+                if self._in_pool >= self._per_call or not self._queue:
+                    return
+                future, fn, args = self._queue.popleft()
+                if not future.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited (the call gave up at its deadline)
+                self._in_pool += 1
+            self._executor.submit(self._run, future, fn, args)
+
+    def _run(self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._report(self._count.add(1))
+        try:
+            if time.monotonic() >= self._deadline:
+                raise FetchError("the deadline for FHIR fetches passed before this fetch could start", "deadline")
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+        finally:
+            self._report(self._count.add(-1))
+            with self._lock:
+                self._in_pool -= 1
+            self._start_next()
