@@ -160,7 +160,8 @@ def test_the_fhir_server_named_for_the_service_is_the_one_it_fetches_from(svc, l
 
 
 def test_a_refusal_by_the_service_shows_the_status_and_its_diagnostics(svc, loaded):
-    result = fire(svc, loaded, "--patient", "dwn-patient", "--hook", "patient-view",
+    # Without prefetch the service would have to fetch from a server off its allowlist: 403.
+    result = fire(svc, loaded, "--patient", "dwn-patient", "--hook", "patient-view", "--no-prefetch",
                   "--fhir-server-for-service", "https://elsewhere.example.org/fhir")
     assert result.exit_code == 1
     assert f"HTTP 403 from {svc.url}/cds-services/b12-status" in result.output
