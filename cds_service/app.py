@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from .data.allowlist import ServerPolicy
 from .data.deadline import GuardedAdapter
 from .data.fhir_client import FetchLimits
 from .data.prefetch import FetchSettings
+from .data.slots import FetchPool
 from .errors import ConfigError
 from .feedback_store import FeedbackStore
 from .knowledge import KnowledgeError, load_knowledge
@@ -138,7 +138,7 @@ def _fetch_settings(settings: Mapping[str, Any], metrics: Metrics) -> FetchSetti
     session.trust_env = False  # never send patient queries through an ambient proxy setting
     return FetchSettings(
         session=session,
-        executor=ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fhir-fetch"),
+        executor=FetchPool(max_workers=concurrency, thread_name_prefix="fhir-fetch"),
         limits=FetchLimits(
             request_timeout=float(settings["FHIR_REQUEST_TIMEOUT"]),
             max_pages=int(settings["FHIR_MAX_PAGES"]),

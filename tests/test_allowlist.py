@@ -153,7 +153,7 @@ def test_optional_data_that_would_need_a_server_off_the_list_is_missing_with_a_n
     response = app.test_client().post("/cds-services/b12-status", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     [card] = response.get_json()["cards"]
-    assert "bloodCount" in card["detail"]
+    assert "Not available from the EHR: blood count" in card["detail"]
     assert len(responses.calls) == 0
 
 

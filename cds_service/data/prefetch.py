@@ -37,7 +37,7 @@ from .fhir_client import (
 )
 from .medications import unresolved_medication_refs
 from .observer import FetchObserver, NoObserver, observed
-from .slots import CallSlots, SlotCount
+from .slots import CallSlots, FetchPool, SlotCount
 
 #: Seconds a task may overrun the deadline before it is given up for lost (it stops itself soon after).
 GRACE_SECONDS = 0.25
@@ -74,7 +74,7 @@ class FetchSettings:
     """Everything the data layer needs to call back a FHIR server."""
 
     session: requests.Session
-    executor: Executor
+    executor: Executor | FetchPool  # the worker's fetch threads (FetchPool: earliest call deadline first)
     limits: FetchLimits
     deadline_seconds: float
     servers: ServerPolicy = field(default_factory=lambda: ServerPolicy((), development=True))
