@@ -138,7 +138,7 @@ def _fetch_settings(settings: Mapping[str, Any], metrics: Metrics) -> FetchSetti
     session.trust_env = False  # never send patient queries through an ambient proxy setting
     return FetchSettings(
         session=session,
-        executor=FetchPool(max_workers=concurrency, thread_name_prefix="fhir-fetch"),
+        executor=FetchPool(max_workers=concurrency, per_server=int(settings["FHIR_MAX_CONCURRENCY_PER_SERVER"])),
         limits=FetchLimits(
             request_timeout=float(settings["FHIR_REQUEST_TIMEOUT"]),
             max_pages=int(settings["FHIR_MAX_PAGES"]),

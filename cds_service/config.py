@@ -34,6 +34,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "FHIR_MAX_CONCURRENCY_PER_CALL": (4, "FHIR fetches in flight at once for one hook call (its fair share of "
                                          "FHIR_MAX_CONCURRENCY, so one slow FHIR server cannot starve calls to "
                                          "others)."),
+    "FHIR_MAX_CONCURRENCY_PER_SERVER": (8, "FHIR fetches in flight at once to one FHIR server (per worker); further "
+                                           "ones wait in the service, earliest call deadline first, so a server "
+                                           "that slows down under load is not swamped."),
     "CORS_ORIGINS": ("*", "Origins allowed to call from a browser: '*' or a comma-separated list."),
     "MAX_CONTENT_LENGTH": (5_000_000, "Largest request body accepted, in bytes (413 beyond)."),
     "MAX_JSON_DEPTH": (64, "Deepest JSON nesting accepted in a request body (400 beyond)."),
@@ -112,6 +115,7 @@ def _check(config: dict) -> None:
         raise ConfigError(f"SUPPRESSION_WINDOW_HOURS must be 0 or more, got {config['SUPPRESSION_WINDOW_HOURS']!r}")
     for key in ("MAX_JSON_DEPTH", "MAX_PREFETCH_KEYS", "MAX_RESOURCES", "MAX_FEEDBACK_ITEMS",
                 "FHIR_REQUEST_TIMEOUT", "FHIR_DEADLINE", "FHIR_MAX_PAGES", "FHIR_MAX_RESOURCES",
-                "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY", "FHIR_MAX_CONCURRENCY_PER_CALL"):
+                "FHIR_MAX_RESPONSE_BYTES", "FHIR_MAX_CONCURRENCY", "FHIR_MAX_CONCURRENCY_PER_CALL",
+                "FHIR_MAX_CONCURRENCY_PER_SERVER"):
         if not isinstance(config[key], int | float) or config[key] <= 0:
             raise ConfigError(f"{key} must be a positive number, got {config[key]!r}")

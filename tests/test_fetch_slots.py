@@ -51,3 +51,39 @@ def test_a_fetch_whose_call_deadline_has_passed_never_starts():
     with pytest.raises(FetchError, match="deadline"):
         future.result(5)
     assert called == []
+
+
+def test_idle_fetch_threads_end_and_new_ones_start_when_needed(monkeypatch):
+    monkeypatch.setattr("cds_service.data.slots.IDLE_SECONDS", 0.05)
+    pool = FetchPool(max_workers=2)
+    assert pool.submit(lambda: 1).result(5) == 1
+    for _ in range(200):  # at most 10 s; ends as soon as the thread has gone
+        if pool._threads == 0:
+            break
+        time.sleep(0.05)
+    assert pool._threads == 0
+    assert pool.submit(lambda: 2).result(5) == 2
+
+
+def test_at_most_per_server_fetches_run_against_one_server_and_others_are_not_held_up():
+    pool = FetchPool(max_workers=8, per_server=2)
+    release = threading.Event()
+    lock, running = threading.Lock(), {"slow": 0}
+    most = [0]
+
+    def slow_fetch() -> None:
+        with lock:
+            running["slow"] += 1
+            most[0] = max(most[0], running["slow"])
+        release.wait(5)
+        with lock:
+            running["slow"] -= 1
+
+    slow = [pool.submit_by(1.0, slow_fetch, server="https://slow.example.org/fhir") for _ in range(5)]
+    other = pool.submit_by(2.0, lambda: "answered", server="https://other.example.org/fhir")
+    assert other.result(5) == "answered"  # while the slow server's fetches wait for it
+    assert most[0] <= 2
+    release.set()
+    for future in slow:
+        future.result(5)
+    assert most[0] == 2

@@ -143,7 +143,7 @@ class _Fetcher:
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         self.client = FhirClient(settings.session, request.fhir_base, token, settings.limits, guard)
         self._slots = CallSlots(settings.executor, settings.slots_per_call, self.deadline, settings.slots_busy,
-                                settings.observer.fetch_slots)
+                                settings.observer.fetch_slots, server=self.client.base_url)
 
     def submit(self, query: str, fetch: Any, *args: Any) -> Future[Any]:
         """Run one fetch in this call's share of the worker's slots, reported to the observer."""

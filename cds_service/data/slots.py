@@ -11,16 +11,19 @@ the deadline together), the earliest calls get their data first instead of every
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import itertools
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
 from .fhir_client import FetchError
+
+#: A fetch thread with nothing to do for this long ends (a new one starts when fetches come again).
+IDLE_SECONDS = 30.0
 
 
 class SlotCount:
@@ -38,23 +41,28 @@ class SlotCount:
 
 
 class FetchPool:
-    """The worker's fetch threads (its slots); waiting fetches start earliest call deadline first."""
+    """The worker's fetch threads (its slots). Waiting fetches start earliest call deadline first, and at
+    most ``per_server`` run against one FHIR server at a time: the rest wait here, where only their call's
+    deadline counts, rather than in the server's queue, where each also counts against the read timeout."""
 
-    def __init__(self, max_workers: int, thread_name_prefix: str = "fhir-fetch") -> None:
+    def __init__(self, max_workers: int, per_server: int | None = None, thread_name_prefix: str = "fhir-fetch") -> None:
         self.max_workers = max_workers
+        self.per_server = per_server or max_workers
         self._prefix = thread_name_prefix
         self._condition = threading.Condition()
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._waiting: list[tuple[float, int, str, Callable[[], None]]] = []  # sorted: earliest deadline first
+        self._running: Counter[str] = Counter()  # by server
         self._order = itertools.count()
-        self._threads = 0  # started lazily (never in a gunicorn master before the fork)
-        self._idle = 0
+        self._threads = 0  # started when needed (never in a gunicorn master before the fork); idle ones end
+        self._idle = 0  # threads waiting for a task
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn(*args)`` after every task with an earlier deadline (last, with no deadline)."""
         return self.submit_by(float("inf"), fn, *args)
 
-    def submit_by(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``fn(*args)`` when a thread is free and no task with an earlier deadline waits."""
+    def submit_by(self, deadline: float, fn: Callable[..., Any], *args: Any, server: str = "") -> Future[Any]:
+        """Run ``fn(*args)`` when a thread is free, ``server`` is under its cap, and no task with an earlier
+        deadline could run instead."""
         future: Future[Any] = Future()
 
         def task() -> None:
@@ -65,31 +73,61 @@ class FetchPool:
                     future.set_exception(exc)
 
         with self._condition:
-            heapq.heappush(self._heap, (deadline, next(self._order), task))
-            if self._idle == 0 and self._threads < self.max_workers:
+            bisect.insort(self._waiting, (deadline, next(self._order), server, task))
+            if self._idle < self._runnable() and self._threads < self.max_workers:
                 self._threads += 1
                 threading.Thread(target=self._work, name=f"{self._prefix}-{self._threads}", daemon=True).start()
-            else:
-                self._condition.notify()
+            self._condition.notify_all()
         return future
+
+    def _runnable(self) -> int:
+        """How many waiting tasks could start now (their server under its cap)."""
+        room = Counter({server: self.per_server - running for server, running in self._running.items()})
+        runnable = 0
+        for _, _, server, _ in self._waiting:
+            if room.get(server, self.per_server) > 0:
+                room[server] = room.get(server, self.per_server) - 1
+                runnable += 1
+        return runnable
+
+    def _take(self) -> tuple[str, Callable[[], None]] | None:
+        for index, (_, _, server, task) in enumerate(self._waiting):
+            if self._running[server] < self.per_server:
+                del self._waiting[index]
+                self._running[server] += 1
+                return server, task
+        return None
 
     def _work(self) -> None:
         while True:
             with self._condition:
-                self._idle += 1
-                while not self._heap:
-                    self._condition.wait()
-                self._idle -= 1
-                _, _, task = heapq.heappop(self._heap)
-            task()
+                taken = self._take()
+                while taken is None:
+                    self._idle += 1
+                    woken = self._condition.wait(IDLE_SECONDS)
+                    self._idle -= 1
+                    taken = self._take()
+                    if taken is None and not woken:
+                        self._threads -= 1  # idle for a while: end, and start again when needed
+                        return
+            server, task = taken
+            try:
+                task()
+            finally:
+                with self._condition:
+                    self._running[server] -= 1
+                    if not self._running[server]:
+                        del self._running[server]
+                    self._condition.notify_all()
 
 
 class CallSlots:
     """Submit one call's fetches to the shared pool, at most ``per_call`` in it at a time."""
 
     def __init__(self, executor: Executor | FetchPool, per_call: int, deadline: float, count: SlotCount | None = None,
-                 report: Callable[[int], None] | None = None) -> None:
+                 report: Callable[[int], None] | None = None, server: str = "") -> None:
         self._executor = executor
+        self._server = server  # the call's FHIR base: the pool caps the fetches to one server
         self._per_call = max(1, per_call)
         self._deadline = deadline
         self._count = count or SlotCount()
@@ -116,7 +154,7 @@ class CallSlots:
                     continue  # cancelled while it waited (the call gave up at its deadline)
                 self._in_pool += 1
             if isinstance(self._executor, FetchPool):
-                self._executor.submit_by(self._deadline, self._run, future, fn, args)
+                self._executor.submit_by(self._deadline, self._run, future, fn, args, server=self._server)
             else:
                 self._executor.submit(self._run, future, fn, args)
 
