@@ -209,17 +209,20 @@ def summarise(soak: Soak) -> dict[str, Any]:
 
 
 def table(samples: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    lines = ["| minute | process | RSS (MB) | open fds | threads | slots busy (now / peak in the minute) |",
-             "|---|---|---|---|---|---|"]
+    """One row a minute (values per process: master / worker1 / worker2 ...), then the traffic."""
+    names = list(dict.fromkeys(name for sample in samples for name in sample["processes"]))  # workers start late
+    lines = [f"Processes, in this order: {', '.join(names)}.", "",
+             "| minute | RSS (MB) | open fds | threads | fetch slots busy (now / peak in the minute) |",
+             "|---|---|---|---|---|"]
+    def column(stats: list[dict[str, int] | None], field: str, scale: float = 1.0, digits: int = 0) -> str:
+        return " / ".join("-" if s is None else f"{s[field] / scale:.{digits}f}" for s in stats)
+
     for sample in samples:
-        for name, stats in sample["processes"].items():
-            if stats is None:
-                continue
-            slots = "" if name != "master" else " / ".join(
-                f"{value:.0f}" for value in (sample["slots_busy"], sample["slots_busy_peak"]) if value is not None)
-            minute = "after (6 s idle)" if sample.get("after_traffic") else f"{sample['minute']:.0f}"
-            lines.append(f"| {minute} | {name} | {stats['rss_kb'] / 1024:.1f} | {stats['fds']} | "
-                         f"{stats['threads']} | {slots} |")
+        stats = [sample["processes"].get(name) for name in names]
+        minute = "after (6 s idle)" if sample.get("after_traffic") else f"{sample['minute']:.0f}"
+        slots = " / ".join(f"{v:.0f}" for v in (sample["slots_busy"], sample["slots_busy_peak"]) if v is not None)
+        lines.append(f"| {minute} | {column(stats, 'rss_kb', 1024, 1)} | {column(stats, 'fds')} | "
+                     f"{column(stats, 'threads')} | {slots} |")
     lines += ["", "| traffic | requests | statuses | unexpected | error rate | p50 ms | p95 ms |",
               "|---|---|---|---|---|---|---|"]
     for kind, row in summary.items():
