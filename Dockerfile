@@ -5,7 +5,7 @@
 # Python minor version as the README's quick start and CI. To pin the exact bytes as well, append the
 # digest that `docker buildx imagetools inspect python:3.11.15-slim-bookworm` prints to both FROM lines
 # (python:3.11.15-slim-bookworm@sha256:...); bump tag and digest together for security updates.
-# Configuration is by CDS_* environment variables only (README, "Settings").
+# Configuration is by CDS_* environment variables only (docs/settings.md).
 
 # --- build: our wheel plus every dependency as a wheel (nothing is compiled: all are pure Python or
 # --- ship manylinux wheels, psycopg's binary build included)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-#: Every setting, its default and what it means. The README's settings table mirrors this.
+#: Every setting, its default and what it means. The table in docs/settings.md mirrors this.
 DEFAULTS: dict[str, tuple[Any, str]] = {
     "AUTH_REQUIRED": (
         True,

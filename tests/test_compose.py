@@ -207,8 +207,8 @@ def test_the_only_credential_is_the_documented_development_password():
             assert not re.search(r"://[^/@\s]+:[^/@\s]+@", value) or DEV_PASSWORD in value
         assert "--token" not in SERVICES[service].get("command", [])
     assert "dev" in DEV_PASSWORD  # it says what it is
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert DEV_PASSWORD in readme and "development default" in readme
+    walkthrough = (ROOT / "docs" / "walkthrough.md").read_text(encoding="utf-8")
+    assert DEV_PASSWORD in walkthrough and "development default" in walkthrough
 
 
 def loader_fhir_base() -> str:

@@ -1,6 +1,6 @@
-"""The README's "Without Docker" walkthrough, run command by command as a reader would type it.
+"""The "Without Docker" walkthrough (docs/walkthrough.md), run command by command as a reader would type it.
 
-The commands are read from the README itself, so the walkthrough cannot drift from what is tested.
+The commands are read from that page itself, so the walkthrough cannot drift from what is tested.
 Only what a test must change is changed: the ports (free ones instead of 8090 and 8080), the scratch
 directory, and the virtualenv's path. Installing sekmet is skipped (the test extra has it).
 """
@@ -30,13 +30,13 @@ PY_GET = "import sys, urllib.request as u; print(u.urlopen(sys.argv[1]).read().d
 
 def walkthrough_commands() -> list[str]:
     """The section's shell lines, comments and blanks left out."""
-    match = SECTION.search((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert match, "README: the 'Without Docker' walkthrough section is missing"
+    match = SECTION.search((ROOT / "docs" / "walkthrough.md").read_text(encoding="utf-8"))
+    assert match, "docs/walkthrough.md: the 'Without Docker' section is missing"
     return [line for line in match.group(1).splitlines() if line.strip() and not line.startswith("#")]
 
 
 def adapt(command: str, fhir_port: int, service_port: int, scratch: Path) -> str:
-    """Point a README command at this test's ports, scratch directory and virtualenv."""
+    """Point a walkthrough command at this test's ports, scratch directory and virtualenv."""
     command = command.replace("/tmp/b12-fhir", str(scratch)).replace(".venv/bin/", f"{BIN}/")
     command = command.replace("8090", str(fhir_port)).replace("127.0.0.1:8080", f"127.0.0.1:{service_port}")
     if " fire " in command:
