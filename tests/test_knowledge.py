@@ -155,6 +155,22 @@ def test_icd10_prefix_matching_follows_the_set_and_entry_flags(tmp_path: Path) -
     assert kb.match_code("http://snomed.info/sct", "Q99.1") == ()  # prefixes are for ICD-10-CM only
 
 
+def test_cached_lookups_answer_as_the_uncached_ones(tmp_path: Path) -> None:
+    kb = load_knowledge(with_demo_sets(tmp_path))
+    cases = [(ICD10CM, "Q99.81", ""), (ICD10CM, "q9981", ""), (ICD10CM, " Q99.81 ", "problem_"),
+             ("http://loinc.org", "2132-9", "lab_"), ("http://loinc.org", "2132-9", "med_")]
+    for system, code, prefix in cases * 2:  # the second round is answered from the cache
+        assert kb.match_code(system, code, prefix) == kb._match_code(system, code, prefix)
+    # Evidence names each code as sent, also when two spellings fall under one cached prefix entry.
+    assert kb.match_code(ICD10CM, "q9981")[0].code == "q9981"
+    assert kb.match_code(ICD10CM, "Q99.81")[0].code == "Q99.81"
+    for text in ["History of demo's disease", "no match here", "History of demo's disease"]:
+        assert kb.match_text(text, "problem_demo") == kb._match_text(text, "problem_demo")
+    by_scan = {spec.valueSet: name for name, spec in reversed(kb.analytes.analytes.items())}
+    assert all(kb.analyte_for_value_set(vs) == name for vs, name in by_scan.items())
+    assert kb.analyte_for_value_set("problem_demo_prefix") is None
+
+
 def test_unverified_code_is_flagged_in_the_evidence(tmp_path: Path) -> None:
     (match,) = load_knowledge(with_demo_sets(tmp_path)).match_code(ICD10CM, "Q97")
     assert match.evidence == "icd10cm:Q97 (unverified code)"

@@ -25,7 +25,7 @@ from .fhir_types import (
     period_date,
     resource_ref,
 )
-from .matching import match_codes, match_words
+from .matching import match_words
 from .quantities import quantity_units, read_measured, read_reference_range
 
 LOINC = "http://loinc.org"
@@ -48,9 +48,8 @@ def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | 
     misnamed result in a foreign unit is reported, never converted.
     """
     concept = resource.get("code")
-    by_code = match_codes(kb, concept, "lab_")
-    has_loinc = any(kb.canonical_system(s) == LOINC for s, _, _ in codings(concept))
-    found = by_code or ({} if has_loinc else match_words(kb, concept_texts(concept), "lab_"))
+    by_code, loinc = _by_code(kb, concept)
+    found = by_code or ({} if loinc is not None else match_words(kb, concept_texts(concept), "lab_"))
     analytes = {kb.analyte_for_value_set(vs) for vs in found} - {None}
     if len(analytes) != 1:
         note = None
@@ -60,18 +59,26 @@ def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | 
             note = f"{resource_ref(resource)} '{label}' matches several tests ({names}); not used"
         return None, "", note
     analyte = Analyte(analytes.pop())
-    code = next((c for vs, c in _loinc_codes(kb, concept) if vs in found), "")
+    code = next((c for vs, c in loinc or () if vs in found), "")
     return analyte, code, None
 
 
-def _loinc_codes(kb: Knowledge, concept: object) -> list[tuple[str, str]]:
-    """Return (value set, code) for each LOINC coding in a lab value set."""
-    return [
-        (m.value_set, code)
-        for system, code, _ in codings(concept)
-        if kb.canonical_system(system) == LOINC
-        for m in kb.match_code(system, code, "lab_")
-    ]
+def _by_code(kb: Knowledge, concept: object) -> tuple[dict[str, str], list[tuple[str, str]] | None]:
+    """Return {lab value set: evidence} for the concept's codings, and (value set, code) of its LOINC ones.
+
+    The LOINC list is None when the concept has no LOINC coding at all. One pass over the
+    codings (this runs once per Observation): the same answers as ``match_codes`` and a
+    separate LOINC scan, in the same order.
+    """
+    found: dict[str, str] = {}
+    loinc: list[tuple[str, str]] | None = None
+    for system, code, _ in codings(concept):
+        matches = kb.match_code(system, code, "lab_")
+        for match in matches:
+            found.setdefault(match.value_set, match.evidence)
+        if kb.canonical_system(system) == LOINC:
+            loinc = (loinc or []) + [(m.value_set, code) for m in matches]
+    return found, loinc
 
 
 def effective_date(resource: JSON) -> date | None:

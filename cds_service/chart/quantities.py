@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cds_service.knowledge import UnitTable
 
@@ -119,7 +119,8 @@ def read_measured(
         if borrowed and measured.value is not None
         else ""
     )
-    return replace(measured, reported=sent.reported, unit_note=note)
+    # Built directly, not with dataclasses.replace: this runs once per relevant Observation.
+    return Measured(measured.value, measured.comparator, measured.unit, sent.reported, measured.issues, note)
 
 
 def _sent(resource: JSON) -> _Sent | Measured:

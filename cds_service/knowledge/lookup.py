@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -49,6 +50,10 @@ class TextMatch:
         """Return "text:glucophage"."""
         return f"text:{self.synonym}"
 
+
+#: Distinct (system, code, prefix) and (text, prefix) keys remembered per Knowledge; requests
+#: bring arbitrary codes and texts, so the caches are bounded (least recently used dropped).
+MATCH_CACHE_SIZE = 4096
 
 _WORD = re.compile(r"[\w'\-]+")  # a word of a synonym: letters, digits, apostrophes, hyphens
 
@@ -119,6 +124,13 @@ class Knowledge:
         }
         self.dose_units = _table(dosing.doseMassToMg, "dosing.json: doseMassToMg")
         self.period_units = _table(dosing.periodToDays, "dosing.json: periodToDays")
+        self._analyte_of: dict[str, str] = {}
+        for name, spec in analytes.analytes.items():
+            self._analyte_of.setdefault(spec.valueSet, name)
+        # Why: a chart repeats the same few codes and texts (5,000 haemoglobins share one LOINC);
+        # the answers are immutable tuples of frozen matches, so they are computed once per key.
+        self._match_code_cached = functools.lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match_code)
+        self._match_text_cached = functools.lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match_text)
 
     def _index_codes(self) -> None:
         """Build the exact (system, code) index, the ICD-10-CM prefix list and the ATC class list."""
@@ -153,6 +165,10 @@ class Knowledge:
         ignoring the dot ("G62.9" is in a set listing "G62"); ATC codes match a listed class
         code they start with ("A02BC01" is in a set listing "A02BC").
         """
+        return self._match_code_cached(system, code, prefix)
+
+    def _match_code(self, system: str, code: str, prefix: str) -> tuple[CodeMatch, ...]:
+        """:meth:`match_code` without the cache."""
         system, code = self.canonical_system(system), code.strip()
         found = list(self._exact.get((system, code), ()))
         if system == self.code_systems.icd10PrefixSystem:
@@ -170,6 +186,10 @@ class Knowledge:
         A match lying inside a longer match of another set is dropped, so the most specific
         synonym wins ("active b12" is holotranscobalamin, not total B12).
         """
+        return self._match_text_cached(text, prefix)
+
+    def _match_text(self, text: str, prefix: str) -> tuple[TextMatch, ...]:
+        """:meth:`match_text` without the cache."""
         text = normalise_text(text)
         matches = [
             TextMatch(name, m.group(0), m.start(), m.end())
@@ -216,11 +236,8 @@ class Knowledge:
         return None
 
     def analyte_for_value_set(self, value_set: str) -> str | None:
-        """Return the analyte id whose codes live in ``value_set``."""
-        for name, spec in self.analytes.analytes.items():
-            if spec.valueSet == value_set:
-                return name
-        return None
+        """Return the analyte id whose codes live in ``value_set`` (the first, as listed)."""
+        return self._analyte_of.get(value_set)
 
 
 def _table(conversions: Mapping[str, Conversion], where: str) -> UnitTable:
