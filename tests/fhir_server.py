@@ -50,7 +50,7 @@ def running_fhir_server(workdir: Path, startup_seconds: float = 60.0) -> Iterato
         cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SEKMET_CONFIG": str(config)},
     )
     try:
-        _wait_until_up(base, process, startup_seconds, workdir / "sekmet.log")
+        wait_until_up(base, process, startup_seconds, workdir / "sekmet.log")
         yield base
     finally:
         process.terminate()
@@ -61,18 +61,20 @@ def running_fhir_server(workdir: Path, startup_seconds: float = 60.0) -> Iterato
         log.close()
 
 
-def _wait_until_up(base: str, process: subprocess.Popen, seconds: float, log_path: Path) -> None:
+def wait_until_up(base: str, process: subprocess.Popen, seconds: float, log_path: Path, *, name: str = "sekmet",
+                  poll_timeout: float = 1, interval: float = 0.2) -> None:
+    """Wait for GET /metadata to answer 200; fail with the server log's tail if it exits or never answers."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"sekmet exited early:\n{log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"{name} exited early:\n{log_path.read_text()[-3000:]}")
         try:
-            if requests.get(f"{base}/metadata", timeout=1).status_code == 200:
+            if requests.get(f"{base}/metadata", timeout=poll_timeout).status_code == 200:
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.2)
-    raise RuntimeError(f"sekmet did not start within {seconds} s:\n{log_path.read_text()[-2000:]}")
+        time.sleep(interval)
+    raise RuntimeError(f"{name} did not start within {seconds} s:\n{log_path.read_text()[-3000:]}")
 
 
 def load_transaction(base: str, bundle: dict) -> dict:

@@ -11,13 +11,11 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-from fhir_server import free_port
+from fhir_server import free_port, wait_until_up
 
 PROJECT = Path(__file__).resolve().parent / "hapi_server"
 JAR = PROJECT / "target" / "hapi-server.jar"
@@ -69,7 +67,8 @@ def running_hapi_server(workdir: Path, startup_seconds: float = 600.0) -> Iterat
                                    cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "HAPI_PAGE_SIZE": "20"})
     try:
-        _wait_until_up(base, process, startup_seconds, log_path)
+        # HAPI builds its CapabilityStatement on the first call: allow it time.
+        wait_until_up(base, process, startup_seconds, log_path, name="HAPI FHIR", poll_timeout=60, interval=0.5)
         yield base
     finally:
         process.terminate()
@@ -80,16 +79,3 @@ def running_hapi_server(workdir: Path, startup_seconds: float = 600.0) -> Iterat
             process.wait(timeout=10)
 
 
-def _wait_until_up(base: str, process: subprocess.Popen, seconds: float, log_path: Path) -> None:
-    """Wait for GET /metadata (HAPI builds its CapabilityStatement on the first call: allow it time)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"HAPI FHIR exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{base}/metadata", timeout=60).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"HAPI FHIR did not start within {seconds} s:\n{log_path.read_text()[-3000:]}")
