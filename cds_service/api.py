@@ -88,8 +88,7 @@ def call_service(service_id: str) -> Any:
     call = parse_hook_call(_json_body(), service.hook, rt.limits)
     g.hook_instance = call_instance = str(call.request.hookInstance)
     data = resolve(service, call, rt.fetch_settings)
-    cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid,
-                            evaluators=rt.evaluators)
+    cards = engine.evaluate(service, call, data, today=rt.today(), new_uuid=rt.new_uuid)
     cards, withheld = _screen_repeats(rt, service, call, cards)
     body = to_json(CDSResponse(cards=cards))
     g.cards = body["cards"]

@@ -36,7 +36,7 @@ from .shown_cards import ShownCards
 log = logging.getLogger("cds_service")
 
 #: Keys a test may pass in the mapping to make outputs reproducible; not settings for operators.
-INJECTABLE = ("CLOCK", "UUID_FACTORY", "EVALUATORS")
+INJECTABLE = ("CLOCK", "UUID_FACTORY")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -51,9 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
 
     _load_knowledge()
-    evaluators = settings.get("EVALUATORS") or engine.EVALUATORS
     hooks_dir = Path(settings["HOOKS_DIR"]) if settings["HOOKS_DIR"] else default_hooks_dir()
-    registry = load_registry(hooks_dir, engine.card_text_validators(evaluators))
+    registry = load_registry(hooks_dir, engine.card_text_validators())
     store = FeedbackStore.from_url(settings["FEEDBACK_DATABASE_URL"] or _default_database(app))
     authenticator = _authenticator(settings, store)
     metrics = Metrics(registry)
@@ -62,7 +61,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         registry=registry,
         store=store,
         fetch_settings=_fetch_settings(settings, metrics),
-        evaluators=evaluators,
         metrics=metrics,
         shown=ShownCards(store.engine),
         repeats=_repeat_guard(settings, store),

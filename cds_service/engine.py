@@ -5,23 +5,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from .cards import EVALUATORS, CardContext, Evaluator, validate_card_texts
+from .cards import CardContext, render_cards, validate_card_texts
 from .chart import ChartData, build_chart
+from .chart.facts import Chart
 from .data.prefetch import PatientData
+from .knowledge.clinical import load_clinical_knowledge
 from .protocol.request import OrderSelectContext, ParsedCall
 from .protocol.response import Card, Indicator
 from .registry import ServiceDefinition
+from .rules.decision import Call
+from .rules.services import rule_module, rule_modules
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
-def card_text_validators(evaluators: Mapping[str, Evaluator] = EVALUATORS) -> dict[str, Callable[..., None]]:
-    """Return, per evaluator name, the start-up check of a service's card texts."""
-    return {name: functools.partial(validate_card_texts, name) for name in evaluators}
+def card_text_validators() -> dict[str, Callable[..., Any]]:
+    """Return, per rule module, the start-up check of a service's card texts."""
+    return {name: functools.partial(validate_card_texts, name) for name in rule_modules()}
 
 
 def chart_data(data: PatientData) -> ChartData:
@@ -44,8 +48,8 @@ def chart_data(data: PatientData) -> ChartData:
 
 
 def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *, today: date,
-             new_uuid: Callable[[], str], evaluators: Mapping[str, Evaluator] = EVALUATORS) -> list[Card]:
-    """Read the chart, run the service's evaluator, and order the cards critical > warning > info."""
+             new_uuid: Callable[[], str]) -> list[Card]:
+    """Read the chart, run the service's rule module, render its decisions critical > warning > info."""
     chart = build_chart(chart_data(data), today=today)
     if data.notes:
         chart = dataclasses.replace(chart, notes=(*chart.notes, *data.notes))
@@ -60,5 +64,13 @@ def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *,
         texts=service.parsed_card_texts if service.parsed_card_texts is not None else service.card_texts,
         new_uuid=new_uuid,
     )
-    cards = evaluators[service.evaluator](chart, card_context)
+    return cards_for(service, chart, card_context)
+
+
+def cards_for(service: ServiceDefinition, chart: Chart, ctx: CardContext) -> list[Card]:
+    """The service's cards for a chart: its rule module decides, the cards layer renders."""
+    kb = load_clinical_knowledge()
+    decisions = rule_module(service.evaluator).decide(
+        chart, kb, Call(hook=service.hook, selections=ctx.selections, parameters=service.parameters))
+    cards = render_cards(service.evaluator, decisions, ctx, kb)
     return sorted(cards, key=lambda card: SEVERITY_ORDER[Indicator(card.indicator).value])

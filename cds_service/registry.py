@@ -20,6 +20,8 @@ from .query_subset import check_query_subset
 PRIVATE_BLOCK = "x-b12cds"  # never served by discovery
 RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/|\?|$)")
 SCALAR_CONTEXT_FIELDS = frozenset({"patientId", "encounterId", "userId"})
+SHARED_TEXTS = "card-texts"  # hooks/card-texts/<name>.json: card texts several services name
+SHARED_NAME = r"^[a-z0-9][a-z0-9\-]*$"
 
 #: evaluator name -> parser of the service's card texts: returns them typed (opaque here), or raises
 #: ValueError naming the field
@@ -41,7 +43,11 @@ class _Private(BaseModel):
 
     evaluator: Annotated[str, StringConstraints(min_length=1)]
     prefetchPolicy: _PrefetchPolicy
-    cards: dict[str, Any] = Field(default_factory=dict)
+    # The card texts: one inline block, or blocks merged in order, where a string names a file of
+    # texts shared by several services (hooks/card-texts/<name>.json).
+    cards: dict[str, Any] | list[Annotated[str, StringConstraints(pattern=SHARED_NAME)] | dict[str, Any]] = Field(
+        default_factory=dict)
+    parameters: dict[str, Any] | None = None  # the rule module's own settings, with their sources
 
 
 class _ServiceFile(BaseModel):
@@ -116,6 +122,7 @@ class ServiceDefinition:
     card_texts: Mapping[str, Any]
     path: Path
     parsed_card_texts: Any = None  # what the evaluator's parser made of card_texts at start-up
+    parameters: Any = None  # x-b12cds.parameters parsed by the rule module's schema (None: it has none)
     newest_page_keys: frozenset[str] = frozenset()  # searches whose first page suffices (no further pages)
 
     def discovery_entry(self) -> dict[str, Any]:
@@ -185,14 +192,61 @@ def _load_service(path: Path, card_validators: CardTextValidators) -> ServiceDef
     if private.evaluator not in card_validators:
         raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.evaluator: unknown evaluator {private.evaluator!r} "
                           f"(known: {', '.join(sorted(card_validators))})")
+    texts = _card_texts(path, private.cards)
     try:
-        parsed_texts = card_validators[private.evaluator](private.cards)
+        parsed_texts = card_validators[private.evaluator](texts)
     except ValueError as exc:
         raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.cards: {exc}") from exc
     return ServiceDefinition(
         id=parsed.id, hook=parsed.hook, title=parsed.title, description=parsed.description,
         prefetch=parsed.prefetch, usage_requirements=parsed.usageRequirements,
         evaluator=private.evaluator, required_keys=frozenset(private.prefetchPolicy.required),
-        card_texts=private.cards, path=path, parsed_card_texts=parsed_texts,
+        card_texts=texts, path=path, parsed_card_texts=parsed_texts,
+        parameters=_parameters(path, private.evaluator, private.parameters),
         newest_page_keys=frozenset(k for k, pages in private.prefetchPolicy.pages.items() if pages == "newest"),
     )
+
+
+def _card_texts(path: Path, blocks: dict[str, Any] | list[str | dict[str, Any]]) -> dict[str, Any]:
+    """Merge a service's card-text blocks in order: named kinds, suggestions, override reasons and
+    notes add up (a later block's entry replaces an earlier one's), any other member is replaced."""
+    merged: dict[str, Any] = {}
+    for block in [blocks] if isinstance(blocks, dict) else blocks:
+        texts = _shared_texts(path, block) if isinstance(block, str) else block
+        for key, value in texts.items():
+            merged[key] = {**merged[key], **value} if isinstance(value, dict) and isinstance(
+                merged.get(key), dict) and key != "source" else value
+    return merged
+
+
+def _shared_texts(path: Path, name: str) -> dict[str, Any]:
+    shared = path.parent / SHARED_TEXTS / f"{name}.json"
+    try:
+        texts = json.loads(shared.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.cards: shared texts {name!r} cannot be read "
+                          f"({SHARED_TEXTS}/{name}.json: {exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{SHARED_TEXTS}/{name}.json: not valid JSON ({exc})") from exc
+    if not isinstance(texts, dict):
+        raise ConfigError(f"{SHARED_TEXTS}/{name}.json: must be a JSON object of card texts")
+    return texts
+
+
+def _parameters(path: Path, evaluator: str, raw: dict[str, Any] | None) -> Any:
+    """Parse x-b12cds.parameters with the rule module's schema; a module without one takes none."""
+    from .rules.services import rule_modules
+
+    module = rule_modules().get(evaluator)
+    schema = module.parameters if module is not None else None
+    if schema is None:
+        if raw:
+            raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.parameters: rule module {evaluator!r} takes none")
+        return None
+    try:
+        return schema.model_validate(raw or {})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        where = field_path("", error["loc"])
+        raise ConfigError(f"{path.name}: {PRIVATE_BLOCK}.parameters{'.' + where if where else ''}: "
+                          f"{error['msg']}") from exc

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from .cards import Evaluator
 from .data.prefetch import FetchSettings
 from .feedback_store import FeedbackStore
 from .metrics import Metrics
@@ -33,7 +32,6 @@ class Runtime:
     registry: ServiceRegistry
     store: FeedbackStore
     fetch_settings: FetchSettings
-    evaluators: Mapping[str, Evaluator]
     authenticator: Authenticator | None = None  # None: AUTH_REQUIRED is false (development only)
     public_base_url: str = ""  # the JWT audience is this plus the request path
     limits: RequestLimits = field(default_factory=RequestLimits)

@@ -71,8 +71,7 @@ def _evaluate(runtime: Runtime, service: Any, settings: Any, body: dict[str, Any
     body = {key: value for key, value in body.items() if key not in _REMOTE}
     call = parse_hook_call(body, service.hook, runtime.limits)
     data = resolve(service, call, settings)
-    cards = engine.evaluate(service, call, data, today=runtime.today(), new_uuid=lambda: str(uuid.uuid4()),
-                            evaluators=runtime.evaluators)
+    cards = engine.evaluate(service, call, data, today=runtime.today(), new_uuid=lambda: str(uuid.uuid4()))
     answer = to_json(CDSResponse(cards=cards))
     json.dumps(answer)
     return answer["cards"]

@@ -1,48 +1,40 @@
-"""Cards: rule results -> CDS Hooks cards with validated FHIR R4 suggestions (B12-RULES.md §5-§6)."""
+"""Cards: a rule module's decisions -> CDS Hooks cards with validated FHIR R4 suggestions (§5-§6).
+
+One generic renderer (:mod:`.render`) for every service; the words come from the service's card
+texts (``x-b12cds.cards``), parsed once at start-up against what its rule module can decide.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from ..chart.facts import Chart
-from ..knowledge.clinical import load_clinical_knowledge
+from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
 from ..protocol.response import Card
-from .texts import CardTexts, parse_card_texts
+from ..rules.decision import Decision
+from ..rules.services import rule_module
+from .context import CardContext
+from .render import render
+from .texts import CardTexts, card_texts, parse_card_texts
 
 
-@dataclass(frozen=True)
-class CardContext:
-    """What a card needs from the hook call; ``new_uuid`` is injected so goldens are stable."""
-
-    service_id: str
-    hook: str
-    patient_id: str
-    encounter_id: str | None
-    user_id: str | None
-    selections: tuple[str, ...]
-    texts: CardTexts | Mapping[str, Any]  # the service's x-b12cds.cards block, parsed at start-up
-    new_uuid: Callable[[], str]
+def render_cards(module: str, decisions: tuple[Decision, ...], ctx: CardContext,
+                 kb: ClinicalKnowledge) -> list[Card]:
+    """Render a rule module's decisions with the service's texts, in the order decided."""
+    texts = card_texts(rule_module(module), ctx.texts, kb)
+    return [render(decision, ctx, texts, kb) for decision in decisions]
 
 
-Evaluator = Callable[[Chart, CardContext], list[Card]]
-
-from .folic_acid import evaluate_folic_acid_safety  # noqa: E402 -- needs CardContext defined first
-from .patient_view import evaluate_b12_status  # noqa: E402
-
-EVALUATORS: dict[str, Evaluator] = {
-    "b12_status": evaluate_b12_status,
-    "folic_acid_safety": evaluate_folic_acid_safety,
-}
-
-
-def validate_card_texts(evaluator: str, texts: Mapping[str, Any]) -> CardTexts:
+def validate_card_texts(module: str, texts: Mapping[str, Any]) -> CardTexts:
     """Check a service's card texts at start-up and return them parsed (kept for every call).
 
     :raises ValueError: naming the missing or bad field.
     """
-    return parse_card_texts(evaluator, texts, load_clinical_knowledge())
+    try:
+        rules = rule_module(module)
+    except KeyError:
+        raise ValueError(f"unknown evaluator {module!r}") from None
+    return parse_card_texts(rules, texts, load_clinical_knowledge())
 
 
-__all__ = ["EVALUATORS", "CardContext", "Evaluator", "validate_card_texts"]
+__all__ = ["CardContext", "render_cards", "validate_card_texts"]

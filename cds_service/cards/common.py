@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ..knowledge.clinical import ClinicalKnowledge
 from ..protocol.response import Card, Coding, Indicator, Link, Source, Suggestion
 from ..rules.assessment import B12Assessment
 from . import detail
+from .context import CardContext
 from .texts import CardTexts
-
-if TYPE_CHECKING:
-    from . import CardContext
 
 #: Card kinds as ``source.topic`` (CDS Hooks 2.0: a topic categorises the card for filtering and
 #: analytics): feedback can then be counted per kind without storing the card itself.

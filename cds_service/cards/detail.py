@@ -12,7 +12,7 @@ from ..chart.facts import Analyte, Comparator, DataIssue, LabResult, Problem
 from ..knowledge.clinical import ClinicalKnowledge
 from ..rules.assessment import B12Assessment
 from ..rules.labs import ISSUE_WORDS
-from ..rules.medicines import FolicAcidOrder, RiskMedicineUse
+from ..rules.medicines import DraftFinding, RiskMedicineUse
 from .wording import duration, lab_number, round_numbers, unit
 
 ANALYTE_NAMES = {
@@ -231,10 +231,10 @@ def regimen(a: B12Assessment, kb: ClinicalKnowledge, key: str) -> str:
     return " ".join(lines)
 
 
-def orders(found: tuple[FolicAcidOrder, ...]) -> str:
-    """The folic acid drafts that triggered the card."""
+def orders(found: tuple[DraftFinding, ...], heading: str) -> str:
+    """The draft orders the card is about, and why each matters."""
     lines = [f"{escape_markdown(o.use.display)}: {o.reason}" for o in found]
-    return _section("Folic acid order", lines)
+    return _section(heading, lines)
 
 
 def next_test(a: B12Assessment) -> str:

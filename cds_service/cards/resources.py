@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from ..knowledge.clinical import ClinicalKnowledge, CodedConcept, LabTest, RegimenStep
 from ..protocol.response import Action, Suggestion
-
-if TYPE_CHECKING:
-    from . import CardContext
+from .context import CardContext
 
 UCUM = "http://unitsofmeasure.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..knowledge.clinical import ClinicalKnowledge
 from ..protocol.response import SUMMARY_MAX
+from ..rules.decision import RuleModule
 
 # Placeholders a detail template may use; each is filled with a markdown section or "".
 DETAIL_FIELDS = frozenset({"decision", "values", "context", "regimen", "orders", "notes", "renal", "lookback_months",
@@ -17,32 +19,6 @@ DETAIL_FIELDS = frozenset({"decision", "values", "context", "regimen", "orders",
                            "next_test", "damage_months", "reassess_months"})
 SUMMARY_FIELDS = frozenset({"next_test"})
 _LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)"}
-
-#: Wording variants a kind must offer, chosen by the cards for the patient at hand:
-#: "probable" (probable functional deficiency, §3.2), "malabsorption" (no oral alternative, §4),
-#: "unresolved" (renal caveat with active B12 already borderline: no further test, §3).
-VARIANTS = {
-    "deficient_neuro": ("probable",),
-    "deficient": ("probable", "malabsorption", "probable_malabsorption"),
-    "indeterminate": ("unresolved",),
-    "folate_deficient": ("probable",),
-    "folate_indeterminate": ("unresolved",),
-}
-
-REQUIRED = {
-    "b12_status": {
-        "kinds": ("deficient_neuro", "deficient", "indeterminate", "not_tested", "reassess", "pure_motor"),
-        "suggestions": ("hydroxocobalamin_neuro", "hydroxocobalamin_standard", "cyanocobalamin_oral",
-                        "order_b12", "order_mma", "order_homocysteine", "order_active_b12",
-                        "order_reassessment"),
-    },
-    "folic_acid_safety": {
-        "kinds": ("folate_deficient", "folate_indeterminate", "folate_not_tested_risk", "folate_not_tested"),
-        "suggestions": ("hydroxocobalamin_neuro", "hydroxocobalamin_standard", "remove_folic_acid",
-                        "order_b12", "order_mma", "order_active_b12"),
-    },
-}
-
 
 class _Text(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -94,70 +70,80 @@ class CardTexts(_Text):
     kinds: dict[str, KindText]
     suggestions: dict[str, SuggestionText]
     # Why (B12-RULES.md §7): a folic-acid card lowered to info for pregnancy says pregnancy is why.
-    pregnancy_note: NoteText | None = Field(None, alias="pregnancyNote")
+    lead_notes: dict[str, NoteText] = Field(default_factory=dict, alias="leadNotes")
+    orders_heading: str = Field("Draft order", min_length=1, alias="ordersHeading")
 
 
-def parse_card_texts(evaluator: str, texts: Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
-    """Validate a service's card texts against its evaluator.
+def parse_card_texts(module: RuleModule, texts: Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
+    """Validate a service's card texts against what its rule module's table can decide.
+
+    Every kind the rows can give, each wording they can pick, each suggestion they can offer and
+    each lead note must be defined; placeholders are the generic ones plus the module's own.
 
     :raises ValueError: naming the missing or bad field ("kinds.deficient.summary: ...").
     """
-    if evaluator not in REQUIRED:
-        raise ValueError(f"unknown evaluator {evaluator!r}")
     try:
         parsed = CardTexts.model_validate(dict(texts))
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "<root>"
         raise ValueError(f"{field}: {first['msg']}") from None
-    needed = REQUIRED[evaluator]
-    for kind in needed["kinds"]:
+    for kind, variants in module.kinds.items():
         if kind not in parsed.kinds:
             raise ValueError(f"kinds.{kind}: missing")
-        for variant in VARIANTS.get(kind, ()):
+        for variant in variants:
             if variant not in parsed.kinds[kind].variants:
                 raise ValueError(f"kinds.{kind}.variants.{variant}: missing")
-    for suggestion in needed["suggestions"]:
+    for suggestion in module.suggestions:
         if suggestion not in parsed.suggestions:
             raise ValueError(f"suggestions.{suggestion}: missing")
-    if evaluator == "folic_acid_safety":
-        if parsed.pregnancy_note is None:
-            raise ValueError("pregnancyNote: missing")
-        _check_wording("pregnancyNote", parsed.pregnancy_note.summary, parsed.pregnancy_note.text)
+    fields = _Fields(DETAIL_FIELDS | set(module.placeholders), SUMMARY_FIELDS | set(module.placeholders),
+                     {**_LONGEST_SAMPLE, **module.placeholders})
+    for note in module.notes:
+        if note not in parsed.lead_notes:
+            raise ValueError(f"leadNotes.{note}: missing")
+        _check_wording(f"leadNotes.{note}", parsed.lead_notes[note].summary, parsed.lead_notes[note].text, fields)
     if parsed.source.guideline not in kb.guidelines:
         raise ValueError(f"source.guideline: {parsed.source.guideline!r} is not a guideline in clinical.json")
     for name, kind in parsed.kinds.items():
-        _check_kind(f"kinds.{name}", kind, parsed, kb)
+        _check_kind(f"kinds.{name}", kind, parsed, kb, fields)
     return parsed
 
 
-def card_texts(evaluator: str, texts: CardTexts | Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
+def card_texts(module: RuleModule, texts: CardTexts | Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
     """The texts as parsed at start-up; raw texts (a test's CardContext) are parsed now."""
-    return texts if isinstance(texts, CardTexts) else parse_card_texts(evaluator, texts, kb)
+    return texts if isinstance(texts, CardTexts) else parse_card_texts(module, texts, kb)
 
 
-def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: ClinicalKnowledge) -> None:
+@dataclass(frozen=True)
+class _Fields:
+    detail: frozenset[str] | set[str]
+    summary: frozenset[str] | set[str]
+    samples: Mapping[str, str]
+
+
+def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: ClinicalKnowledge, fields: _Fields) -> None:
     for link in kind.links:
         if link not in kb.guidelines:
             raise ValueError(f"{where}.links: {link!r} is not a guideline in clinical.json")
     for reason in kind.override_reasons:
         if reason not in texts.override_reasons:
             raise ValueError(f"{where}.overrideReasons: {reason!r} is not defined in overrideReasons")
-    _check_wording(where, kind.summary, kind.detail)
+    _check_wording(where, kind.summary, kind.detail, fields)
     for name, variant in kind.variants.items():
-        _check_wording(f"{where}.variants.{name}", variant.summary, variant.detail or kind.detail)
+        _check_wording(f"{where}.variants.{name}", variant.summary, variant.detail or kind.detail, fields)
 
 
-def _check_wording(where: str, summary: str, detail: str) -> None:
-    _check_template(f"{where}.detail", detail, DETAIL_FIELDS)
-    _check_template(f"{where}.summary", summary, SUMMARY_FIELDS)
-    longest = summary.format(**_LONGEST_SAMPLE)
+def _check_wording(where: str, summary: str, detail: str, fields: _Fields) -> None:
+    _check_template(f"{where}.detail", detail, fields.detail)
+    _check_template(f"{where}.summary", summary, fields.summary)
+    longest = summary.format(**fields.samples)
     if len(longest) >= SUMMARY_MAX:
         raise ValueError(f"{where}.summary: {len(longest)} characters when filled; "
                          f"must be under {SUMMARY_MAX}")
 
 
-def _check_template(where: str, template: str, allowed: frozenset[str]) -> None:
+def _check_template(where: str, template: str, allowed: frozenset[str] | set[str]) -> None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:

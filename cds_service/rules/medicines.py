@@ -28,11 +28,14 @@ class RiskMedicineUse:
 
 
 @dataclass(frozen=True)
-class FolicAcidOrder:
-    """A draft folic acid order that triggers the folate-trap check, and why."""
+class DraftFinding:
+    """A draft order a card is about, and why it matters (folic acid: its dose against the trigger)."""
 
     use: MedicationUse
     reason: str  # "0.4 mg/day (> 0.1 mg/day)" or "dose not stated"
+
+
+FolicAcidOrder = DraftFinding  # a draft folic acid order that triggers the folate-trap check
 
 
 def risk_medicines(chart: Chart, kb: ClinicalKnowledge) -> tuple[RiskMedicineUse, ...]:

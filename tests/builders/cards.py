@@ -28,10 +28,13 @@ def card_context(service: str, *, selections: tuple[str, ...] = (), encounter: s
 
 
 def run(service: str, c: Chart, *, selections: tuple[str, ...] = ()):
-    from cds_service.cards import EVALUATORS
+    """The service's cards for a chart: its rule module decides, the generic renderer renders."""
+    from helpers import service_definition
 
-    evaluator, ctx = card_context(service, selections=selections)
-    return EVALUATORS[evaluator](c, ctx)
+    from cds_service.engine import cards_for
+
+    _, ctx = card_context(service, selections=selections)
+    return cards_for(service_definition(service), c, ctx)
 
 
 def assert_resources_valid(card) -> None:
