@@ -6,6 +6,7 @@ import json
 
 import pytest
 import responses
+from builders.fhir import patient
 from helpers import (
     FHIR_BASE,
     HOOK_INSTANCE,
@@ -13,12 +14,13 @@ from helpers import (
     patient_view_request,
     registered_services,
     searchset,
+    service_definition,
     with_fhir_server,
 )
 
-PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1990-05-01"}
-SERVICE_KEYS = ("patient", "b12Labs", "bloodCount", "renalFunction", "medicationStatements",
-                "medicationRequests", "conditions", "procedures")
+PATIENT = patient("female", "1990-05-01")
+#: Every prefetch key any registered service asks for (so the quiet prefetch serves them all).
+SERVICE_KEYS = tuple(sorted({key for service in registered_services() for key in service.prefetch}))
 
 
 def quiet_chart_prefetch() -> dict:
@@ -152,7 +154,7 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(client):
     response = client.post("/cds-services/b12-status", json=with_fhir_server(patient_view_request()))
     assert response.status_code == 200
     assert response.get_json() == {"cards": []}
-    assert len(responses.calls) == len(SERVICE_KEYS)
+    assert len(responses.calls) == len(service_definition("b12-status").prefetch)
     assert {call.request.headers["Authorization"] for call in responses.calls} == {f"Bearer {TOKEN}"}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders.cards import assert_card_basics, run
+from builders.cards import checked_cards
 from builders.facts import b12, chart, days_ago, folic_acid_draft, hydroxocobalamin, lab, med, pregnancy, problem
 
 from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
@@ -14,10 +14,7 @@ SELECT = "folic-acid-safety-select"
 
 
 def cards_for(c, service=SIGN, selections=()):
-    cards = run(service, c, selections=selections)
-    for card in cards:
-        assert_card_basics(card)
-    return cards
+    return checked_cards(service, c, selections=selections)
 
 
 def test_folic_acid_with_deficiency_is_critical_with_b12_and_delete_action():

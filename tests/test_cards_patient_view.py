@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from builders.cards import assert_card_basics, run
+from builders.cards import checked_cards
 from builders.facts import b12, chart, days_ago, egfr, hydroxocobalamin, lab, med, mma, problem
 
 from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
@@ -14,10 +14,7 @@ P = ProblemCategory
 
 
 def cards_for(c):
-    cards = run("b12-status", c)
-    for card in cards:
-        assert_card_basics(card)
-    return cards
+    return checked_cards("b12-status", c)
 
 
 def _resources(suggestion):

@@ -7,12 +7,16 @@ from datetime import date
 import pytest
 from builders.fhir import (
     ATC,
+    FOLIC_ACID_5MG,
+    IM,
     RXNORM,
     SNOMED,
     TODAY,
     chart_from_fhir,
     concept,
+    daily,
     dose,
+    draft_order,
     kb,
     medication_request,
     medication_statement,
@@ -27,7 +31,6 @@ from cds_service.chart.medications import read_medication
 METFORMIN = concept(RXNORM, "6809", "metformin")
 FOLIC_ACID = concept(RXNORM, "4511", "folic acid")
 CYANOCOBALAMIN = concept(RXNORM, "11248", "vitamin B12")
-IM = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]}
 
 
 def only_use(**data: object):
@@ -145,6 +148,27 @@ def test_unreadable_start_is_named_and_the_record_kept_without_a_start() -> None
     assert [(u.med_class, u.start) for u in built.medications] == [(MedicationClass.METFORMIN, None)]
     assert built.notes == (
         "MedicationRequest/mr-1: authoredOn could not be read ('last week' is not a FHIR date)",)
+
+
+# --- ATC class codes are prefixes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "cls"), [("A02BC01", MedicationClass.PPI), ("A02BC05", MedicationClass.PPI),
+                                           ("A02BA03", MedicationClass.H2RA)])
+def test_atc_substance_code_without_a_display_is_recognised_under_its_class(code: str, cls) -> None:
+    built = chart_from_fhir(medication_statements=[{"resourceType": "MedicationStatement", "id": "ms-atc",
+                                          "status": "active", "subject": {"reference": "Patient/pat-1"},
+                                          "medicationCodeableConcept": concept(ATC, code)}])
+    (use,) = built.medications
+    assert use.med_class is cls
+    assert use.matched_by == f"atc:{code}"
+
+
+def test_atc_ingredient_level_code_matches_exactly_not_as_a_prefix() -> None:
+    built = chart_from_fhir(medication_statements=[{"resourceType": "MedicationStatement", "id": "ms-atc",
+                                          "status": "active", "subject": {"reference": "Patient/pat-1"},
+                                          "medicationCodeableConcept": concept(ATC, "A10BA")}])
+    assert built.medications == ()
 
 
 # --- route and dose --------------------------------------------------------------------------------
@@ -267,6 +291,61 @@ def test_concurrent_lines_add_and_phases_take_the_largest() -> None:
         ).daily_dose_mg
         == 0.5
     )
+
+
+# --- dose from the product strength -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("medication", "line", "expected"),
+    [
+        (concept(RXNORM, "198640", "folic acid 0.4 MG Oral Tablet"), daily(1, "tablet"), 0.4),
+        (FOLIC_ACID_5MG, daily(1, None), 5),
+        (concept(None, None, text="Folic acid 5 mg tablet"), daily(2, "tablets"), 10),
+        (concept(None, None, text="Folic acid 400 micrograms tablets"), daily(1, "{tbl}"), 0.4),
+    ],
+)
+def test_folic_acid_dose_in_tablets_is_read_from_the_strength_in_the_name(medication, line, expected) -> None:
+    built = chart_from_fhir(draft_orders=[draft_order(medication, id="fa", dosageInstruction=[line])])
+    (use,) = built.draft_orders
+    assert use.med_class is MedicationClass.FOLIC_ACID
+    assert use.daily_dose_mg == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "medication",
+    [
+        concept(RXNORM, "309593", "vitamin B12 1 MG Oral Tablet"),
+        concept(None, None, text="cyanocobalamin 1000 MCG oral tablet"),
+        concept(None, None, text="B12 1 mg tablet"),
+    ],
+)
+def test_oral_b12_1mg_tablet_dose_is_read_from_the_strength_in_the_name(medication) -> None:
+    line = daily(1, "tablet", route={"text": "oral"})
+    (use,) = chart_from_fhir(draft_orders=[draft_order(medication, id="b12", dosageInstruction=[line])]).draft_orders
+    assert use.med_class is MedicationClass.B12_THERAPY
+    assert use.daily_dose_mg == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Folic acid 0.4 mg / ferrous fumarate 200 mg tablet",  # two strengths: never guess
+        "Folic acid 5 mg tablet (0.4 mg)",  # contradictory strengths
+        "Folic acid tablet",  # no strength
+    ],
+)
+def test_folic_acid_product_with_several_or_no_strengths_keeps_an_unknown_dose(text: str) -> None:
+    draft = draft_order(concept(None, None, text=text), id="fa", dosageInstruction=[daily(1)])
+    (use,) = chart_from_fhir(draft_orders=[draft]).draft_orders
+    assert use.daily_dose_mg is None
+
+
+def test_strength_per_millilitre_is_not_applied_to_a_tablet_count() -> None:
+    draft = draft_order(concept(None, None, text="Folic acid 2.5 mg/5 mL oral solution"), id="fa",
+                   dosageInstruction=[daily(1, "tablet")])
+    (use,) = chart_from_fhir(draft_orders=[draft]).draft_orders
+    assert use.daily_dose_mg is None
 
 
 # --- dates and status ---------------------------------------------------------------------------------

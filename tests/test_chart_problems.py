@@ -68,6 +68,69 @@ def test_unreadable_onset_is_named_and_the_problem_kept() -> None:
     assert built.notes == ("Condition/c9: onsetDateTime could not be read ('last spring' is not a FHIR date)",)
 
 
+# --- negation and family history in text ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Family history of pernicious anaemia",
+        "FH: pernicious anemia",
+        "Pernicious anaemia - family history",
+        "Mother had pernicious anaemia (family hx)",
+    ],
+)
+def test_family_history_of_pernicious_anaemia_text_is_not_a_malabsorption_cause(text: str) -> None:
+    assert chart_from_fhir(conditions=[condition(concept(None, None, text=text))]).problems == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Diabetic neuropathy screening negative",
+        "No neuropathy",
+        "Neuropathy ruled out",
+        "Ruled out: peripheral neuropathy",
+        "?neuropathy",
+        "? peripheral neuropathy",
+        "Peripheral neuropathy excluded",
+        "Negative for peripheral neuropathy",
+    ],
+)
+def test_negated_or_queried_neuropathy_text_is_not_neurological_involvement(text: str) -> None:
+    assert chart_from_fhir(conditions=[condition(concept(None, None, text=text))]).problems == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Peripheral neuropathy, no improvement on gabapentin",
+        "Peripheral neuropathy; B12 not yet checked",
+        "Diabetic neuropathy",
+    ],
+)
+def test_neuropathy_text_with_unrelated_negation_later_still_counts(text: str) -> None:
+    (found,) = chart_from_fhir(conditions=[condition(concept(None, None, text=text))]).problems
+    assert found.category is ProblemCategory.NEUROPATHY
+
+
+def test_coded_neuropathy_is_unaffected_by_negation_words_in_its_text() -> None:
+    coded = concept(SNOMED, "302226006", "Peripheral nerve disease", text="Peripheral neuropathy - not diabetic")
+    (found,) = chart_from_fhir(conditions=[condition(coded)]).problems
+    assert found.category is ProblemCategory.NEUROPATHY
+
+
+def test_condition_in_a_family_history_category_never_counts() -> None:
+    coded = concept(SNOMED, "302226006", "Peripheral nerve disease")
+    family = condition(coded, category=[{"text": "Family history"}])
+    assert chart_from_fhir(conditions=[family]).problems == ()
+
+
+def test_condition_coded_as_a_family_history_concept_never_counts() -> None:
+    local = concept("http://example.org/local-codes", "FH-PA", "Family history of pernicious anaemia")
+    assert chart_from_fhir(conditions=[condition(local)]).problems == ()
+
+
 # --- statuses -------------------------------------------------------------------------------------
 
 

@@ -10,13 +10,14 @@ import threading
 import pytest
 import requests
 import responses
+from builders.fhir import patient
 from fixture_tools import iter_fixture_calls
 from helpers import FHIR_BASE, load_json, patient_view_request, searchset, with_fhir_server
 
 from cds_service import create_app
 
 ANY_FHIR_URL = re.compile(f"{re.escape(FHIR_BASE)}/.*")
-PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "male", "birthDate": "1950-01-01"}
+PATIENT = patient("male", "1950-01-01")
 
 
 def quick_app(app_config):

@@ -13,11 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from builders.fhir import patient
 from helpers import patient_view_request, searchset, with_fhir_server
 
 from cds_service import create_app
 
-PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "male", "birthDate": "1950-01-01"}
+PATIENT = patient("male", "1950-01-01")
 #: Longest a dripping connection may stay open in these tests, whatever the service does.
 DRIP_LIMIT_SECONDS = 15.0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fhir_server import BEARER, free_port
-from helpers import FIXED_NOW, FIXTURES, ROOT, load_json
+from helpers import FIXED_NOW, FIXTURES, ROOT, load_json, service_definition
 from live_service import LiveService, invoke, running_service, service_config
 
 from cds_service import cli, ehr
@@ -19,7 +19,7 @@ from cds_service.ehr_http import EhrError, new_session
 
 pytestmark = pytest.mark.integration
 
-PATIENT_VIEW_KEYS = set(load_json(ROOT / "hooks" / "b12-status.json")["prefetch"])
+PATIENT_VIEW_KEYS = set(service_definition("b12-status").prefetch)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import FIXTURES, ROOT
+from helpers import FIXTURES, ROOT, registered_services
 from live_service import running_service, service_config
 from test_api_auth import bearer, secured, token  # noqa: F401  (the JWT-protected app fixture)
 
@@ -31,7 +31,7 @@ def test_every_golden_card_is_on_the_page_grouped_by_service_and_kind():
     page = gallery_page()
     assert page.count("<article class='card ") == len(golden_cards()) > 50
     groups = collect_cards()
-    assert [g.service for g in groups] == ["b12-status", "folic-acid-safety-select", "folic-acid-safety-sign"]
+    assert [g.service for g in groups] == sorted(service.id for service in registered_services())
     assert {kind for g in groups for kind in g.kinds} == {
         "deficient_neuro", "deficient", "indeterminate", "not_tested", "reassess", "pure_motor",
         "folate_deficient", "folate_indeterminate", "folate_not_tested_risk", "folate_not_tested"}

@@ -10,16 +10,27 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import jwt
 import pytest
 import requests
 import responses
+from builders.fhir import patient
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 from fhir_server import free_port
-from helpers import FHIR_BASE, FIXTURES, TOKEN, load_json, patient_view_request, searchset, with_fhir_server
+from helpers import (
+    FHIR_BASE,
+    FIXTURES,
+    TOKEN,
+    load_json,
+    patient_view_request,
+    searchset,
+    service_definition,
+    with_fhir_server,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -28,10 +39,10 @@ from cds_service import cli, create_app
 FIXTURE_REQUEST = FIXTURES / "deficient_with_neuropathy" / "b12-status.request.json"
 ANY_FHIR_URL = re.compile(f"{re.escape(FHIR_BASE)}/.*")
 PATIENT_ID = "patient-7f3a9c"
-PATIENT = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female", "birthDate": "1950-05-01"}
-#: b12-status fetches these when nothing is prefetched: the Patient read and seven searches.
-FETCHES = {"Patient": 1, "Observation": 3, "MedicationStatement": 1, "MedicationRequest": 1, "Condition": 1,
-           "Procedure": 1}
+PATIENT = patient("female", "1950-05-01", id=PATIENT_ID)
+#: b12-status fetches these when nothing is prefetched: one request per prefetch template, by resource type.
+FETCHES = Counter(re.split(r"[/?]", template, maxsplit=1)[0]
+                  for template in service_definition("b12-status").prefetch.values())
 
 
 def scrape(client) -> dict[tuple[str, frozenset], float]:

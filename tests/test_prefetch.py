@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import responses
+from builders.fhir import patient
 from helpers import FHIR_BASE, TOKEN, patient_view_request, searchset, service_definition, with_fhir_server
 
 from cds_service.data.allowlist import ServerPolicy
@@ -18,7 +19,7 @@ from cds_service.protocol.prefetch_tokens import fill_template
 from cds_service.protocol.request import parse_hook_call
 
 SERVICE = service_definition("b12-status")
-PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1950-01-01"}
+PATIENT = patient("female", "1950-01-01")
 
 
 @pytest.fixture

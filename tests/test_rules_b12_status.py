@@ -6,9 +6,11 @@ import pytest
 from builders.facts import active, b12, b12_pmol, chart, days_ago, egfr, hydroxocobalamin, lab, med, mma, problem
 
 from cds_service.chart.facts import Analyte, DataIssue, MedicationClass, ProblemCategory, Route
+from cds_service.knowledge.clinical import load_clinical_knowledge
 from cds_service.rules import B12StatusCode, DeficiencyBasis, b12_status
 from cds_service.rules.b12_status import SEVERITY
 
+KB = load_clinical_knowledge()
 S = B12StatusCode
 
 
@@ -257,3 +259,38 @@ def test_ended_replacement_is_not_on_treatment():
 
 def test_severity_orders_the_decided_statuses():
     assert SEVERITY[S.DEFICIENT] > SEVERITY[S.INDETERMINATE] > SEVERITY[S.NOT_DEFICIENT]
+
+
+# --- a normal active B12 settles the 350-500 ng/L band -----------------------------------------
+
+
+def test_b12_400_raised_mma_normal_active_b12_is_not_deficient():
+    s = b12_status(chart(labs=[b12(400), active(90), mma(0.68), egfr(80)]), KB)
+    assert s.code is B12StatusCode.NOT_DEFICIENT
+    assert "active B12" in s.reason and "MMA" in s.reason
+
+
+def test_b12_400_raised_mma_borderline_active_b12_is_functional_deficiency():
+    # An indeterminate active B12 with a raised MMA is functional deficiency (§3.2), unchanged.
+    s = b12_status(chart(labs=[b12(400), active(50), mma(0.68), egfr(80)]), KB)
+    assert (s.code, s.basis) == (B12StatusCode.DEFICIENT, DeficiencyBasis.FUNCTIONAL)
+
+
+def test_b12_400_raised_mma_without_active_b12_stays_probable_functional():
+    s = b12_status(chart(labs=[b12(400), mma(0.68), egfr(80)]), KB)
+    assert (s.code, s.basis) == (B12StatusCode.DEFICIENT, DeficiencyBasis.PROBABLE_FUNCTIONAL)
+
+
+# --- renal caveat with both markers borderline -----------------------------------------------
+
+
+def test_renal_impairment_with_borderline_total_and_active_b12_has_no_next_test():
+    s = b12_status(chart(labs=[b12(298), active(50), mma(0.68), egfr(25)]), KB)
+    assert s.code is B12StatusCode.INDETERMINATE
+    assert s.next_tests == ()
+    assert s.unresolved is True
+
+
+def test_renal_impairment_with_borderline_total_and_no_active_b12_still_asks_for_active_b12():
+    s = b12_status(chart(labs=[b12(298), mma(0.68), egfr(25)]), KB)
+    assert s.next_tests == (Analyte.B12_ACTIVE,) and s.unresolved is False

@@ -204,3 +204,19 @@ def test_not_tested_triggers_and_missing_data_are_reported():
 
 def test_old_deficient_result_without_treatment_warrants_testing():
     assert assess(chart(labs=[b12(120, on=days_ago(500))])).warrants_testing
+
+
+# --- drafts built as facts are live ------------------------------------------------------------
+
+
+def test_folic_acid_draft_fact_that_is_not_live_is_ignored_by_the_rules():
+    stopped = med(MedicationClass.FOLIC_ACID, ingredient="folic acid", dose_mg=5, draft=True, active=False)
+    assert folic_acid_in_draft_orders(chart(drafts=[stopped]), KB) == ()
+    live = folic_acid_draft(5)
+    assert len(folic_acid_in_draft_orders(chart(drafts=[live]), KB)) == 1
+
+
+def test_hydroxocobalamin_draft_fact_that_is_not_live_is_not_b12_alongside():
+    stopped = med(MedicationClass.B12_THERAPY, ingredient="hydroxocobalamin", route=Route.INTRAMUSCULAR,
+                  draft=True, active=False)
+    assert b12_replacement_in_drafts([stopped], KB) == ()

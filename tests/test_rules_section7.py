@@ -23,6 +23,7 @@ from builders.fhir import (
     medication_request,
     medication_statement,
     observation,
+    patient,
     procedure,
     quantity,
 )
@@ -35,7 +36,7 @@ from cds_service.rules.therapy import counts_as_b12_replacement
 KB = load_clinical_knowledge()
 chart = chart_from_fhir
 SIGN, SELECT, STATUS = "folic-acid-safety-sign", "folic-acid-safety-select", "b12-status"
-PATIENT = {"resourceType": "Patient", "id": "pat-1", "gender": "female", "birthDate": "1990-05-01"}
+PATIENT = patient("female", "1990-05-01")
 
 
 def day(offset: int) -> str:

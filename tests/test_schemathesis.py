@@ -28,7 +28,7 @@ from unittest import mock
 import pytest
 import responses
 import schemathesis
-from helpers import FHIR_BASE, FIXED_NOW, HOOK_INSTANCE, counting_uuids
+from helpers import FHIR_BASE, FIXED_NOW, HOOK_INSTANCE, counting_uuids, registered_services
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
@@ -41,11 +41,10 @@ MAX_EXAMPLES = 50
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 #: Which service answers which hook, so that generated hook calls reach a service rather than a 404.
-SERVICE_FOR_HOOK = {
-    "patient-view": "b12-status",
-    "order-select": "folic-acid-safety-select",
-    "order-sign": "folic-acid-safety-sign",
-}
+#: (The first service by id for each hook in hooks/*.json.)
+SERVICE_FOR_HOOK: dict[str, str] = {}
+for _service in sorted(registered_services(), key=lambda service: service.id):
+    SERVICE_FOR_HOOK.setdefault(_service.hook, _service.id)
 
 
 def _build_app(workdir: Path) -> Any:

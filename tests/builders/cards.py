@@ -37,6 +37,14 @@ def run(service: str, c: Chart, *, selections: tuple[str, ...] = ()):
     return cards_for(service_definition(service), c, ctx)
 
 
+def checked_cards(service: str, c: Chart, *, selections: tuple[str, ...] = ()):
+    """The service's cards for a chart, each checked with ``assert_card_basics``."""
+    cards = run(service, c, selections=selections)
+    for card in cards:
+        assert_card_basics(card)
+    return cards
+
+
 def assert_resources_valid(card) -> None:
     """Every suggested resource validates with fhir.resources.R4B and has no empty elements."""
     from fhir.resources.R4B.medicationrequest import MedicationRequest

@@ -21,6 +21,9 @@ CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-st
 
 JSON = dict[str, Any]
 
+#: Route: intramuscular (SNOMED CT).
+IM = {"coding": [{"system": SNOMED, "code": "78421000", "display": "Intramuscular route"}]}
+
 
 def kb():
     """Return the package's knowledge (cached)."""
@@ -70,6 +73,10 @@ def concept(
     if text is not None:
         result["text"] = text
     return result
+
+
+#: A folic acid product named in text only, with its strength in the name.
+FOLIC_ACID_5MG = concept(None, None, text="Folic acid 5 mg tablet")
 
 
 def medication_request(
@@ -145,6 +152,34 @@ def procedure(code_concept: JSON, *, id: str = "proc-1", status: str = "complete
         "code": code_concept,
         "subject": {"reference": "Patient/pat-1"},
     } | fields
+
+
+def daily(amount: float, unit: str | None = "tablet", **extra: Any) -> JSON:
+    """One dosage line: ``amount`` of ``unit`` once a day, unit as written (no UCUM code; None: a bare count)."""
+    quantity_: JSON = {"value": amount} | ({"unit": unit} if unit else {})
+    return {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": quantity_}], **extra}
+
+
+def draft_order(medication: JSON, *, id: str, status: str = "draft", **fields: Any) -> JSON:
+    """Return a MedicationRequest proposal as an EHR sends it in ``draftOrders``."""
+    return medication_request(medication, id=id, status=status, intent="proposal", **fields)
+
+
+def b12_observation(value: float, unit: str = "ng/L", *, id: str = "b12-low", **fields: Any) -> JSON:
+    """Return a final serum B12 result (LOINC 2132-9) of ``value`` ``unit``."""
+    return observation("2132-9", id=id, valueQuantity=quantity(value, unit), **fields)
+
+
+def patient(gender: str | None = "female", birth_date: str | None = "1990-05-01", *, id: str = "pat-1",
+            **fields: Any) -> JSON:
+    """Return a Patient resource (None leaves gender or birthDate out)."""
+    result: JSON = {"resourceType": "Patient", "id": id}
+    if gender is not None:
+        result["gender"] = gender
+    if birth_date is not None:
+        result["birthDate"] = birth_date
+    return result | fields
 
 
 def chart_from_fhir(**data: Any) -> Chart:

@@ -1,20 +1,19 @@
-"""Rule-layer safety fixes, each test named by the clinical scenario that failed before the fix.
+"""Medicine courses: repeat prescriptions (renewals, statements and requests mixed) read as one course.
 
-Repeat prescriptions read as one course, and a normal active B12 settling the 350-500 ng/L band.
+Long-term use (B12-RULES.md §4) and the reassessment of B12 therapy count from the start of the
+course, not from the latest renewal; a gap longer than the renewal tolerance starts a new course.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from builders.facts import TODAY, active, b12, chart, egfr, folic_acid_draft, lab, med, mma
+from builders.facts import TODAY, chart, lab, med
 
 from cds_service.chart.facts import Analyte, MedicationClass, Route
 from cds_service.knowledge.clinical import load_clinical_knowledge
 from cds_service.rules import assess
-from cds_service.rules.b12_status import B12StatusCode, DeficiencyBasis, b12_status
-from cds_service.rules.medicines import folic_acid_in_draft_orders, risk_medicines
-from cds_service.rules.therapy import b12_replacement_in_drafts
+from cds_service.rules.medicines import risk_medicines
 
 KB = load_clinical_knowledge()
 GAP = timedelta(days=KB.tolerances.prescription_renewal_gap.days)
@@ -25,7 +24,7 @@ def _metformin(start: date, end: date | None = None, *, active_now: bool = False
                active=active_now, ref=ref)
 
 
-# --- fix 2: repeat prescriptions --------------------------------------------------------------------
+# --- repeat prescriptions --------------------------------------------------------------------
 
 
 def test_metformin_renewal_chain_since_2021_counts_as_long_term_use():
@@ -90,54 +89,3 @@ def test_b12_maintenance_renewal_without_recheck_since_the_course_began_is_due()
                   start=date(2025, 12, 1), active=True)
     a = assess(chart(meds=[first, renewal], labs=[lab(Analyte.B12_TOTAL, 150, on=date(2025, 5, 20))]), KB)
     assert a.reassessment.since == date(2025, 6, 1) and a.reassessment.due is True
-
-
-# --- fix 1: drafts built as facts are live ------------------------------------------------------------
-
-
-def test_folic_acid_draft_fact_that_is_not_live_is_ignored_by_the_rules():
-    stopped = med(MedicationClass.FOLIC_ACID, ingredient="folic acid", dose_mg=5, draft=True, active=False)
-    assert folic_acid_in_draft_orders(chart(drafts=[stopped]), KB) == ()
-    live = folic_acid_draft(5)
-    assert len(folic_acid_in_draft_orders(chart(drafts=[live]), KB)) == 1
-
-
-def test_hydroxocobalamin_draft_fact_that_is_not_live_is_not_b12_alongside():
-    stopped = med(MedicationClass.B12_THERAPY, ingredient="hydroxocobalamin", route=Route.INTRAMUSCULAR,
-                  draft=True, active=False)
-    assert b12_replacement_in_drafts([stopped], KB) == ()
-
-
-# --- fix 6: a normal active B12 settles the 350-500 ng/L band -----------------------------------------
-
-
-def test_b12_400_raised_mma_normal_active_b12_is_not_deficient():
-    s = b12_status(chart(labs=[b12(400), active(90), mma(0.68), egfr(80)]), KB)
-    assert s.code is B12StatusCode.NOT_DEFICIENT
-    assert "active B12" in s.reason and "MMA" in s.reason
-
-
-def test_b12_400_raised_mma_borderline_active_b12_is_functional_deficiency():
-    # An indeterminate active B12 with a raised MMA is functional deficiency (§3.2), unchanged.
-    s = b12_status(chart(labs=[b12(400), active(50), mma(0.68), egfr(80)]), KB)
-    assert (s.code, s.basis) == (B12StatusCode.DEFICIENT, DeficiencyBasis.FUNCTIONAL)
-
-
-def test_b12_400_raised_mma_without_active_b12_stays_probable_functional():
-    s = b12_status(chart(labs=[b12(400), mma(0.68), egfr(80)]), KB)
-    assert (s.code, s.basis) == (B12StatusCode.DEFICIENT, DeficiencyBasis.PROBABLE_FUNCTIONAL)
-
-
-# --- fix 7: renal caveat with both markers borderline -----------------------------------------------
-
-
-def test_renal_impairment_with_borderline_total_and_active_b12_has_no_next_test():
-    s = b12_status(chart(labs=[b12(298), active(50), mma(0.68), egfr(25)]), KB)
-    assert s.code is B12StatusCode.INDETERMINATE
-    assert s.next_tests == ()
-    assert s.unresolved is True
-
-
-def test_renal_impairment_with_borderline_total_and_no_active_b12_still_asks_for_active_b12():
-    s = b12_status(chart(labs=[b12(298), mma(0.68), egfr(25)]), KB)
-    assert s.next_tests == (Analyte.B12_ACTIVE,) and s.unresolved is False

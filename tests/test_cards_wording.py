@@ -1,33 +1,25 @@
-"""Card-layer safety fixes, each test named by the clinical scenario that failed before the fix.
+"""Card wording follows the evidence and the patient, for b12-status and the folic-acid cards.
 
-"Probable" in summaries, the renal caveat with both markers borderline, markdown escaping of EHR
-text, and card wording that must match the patient (malabsorption, pregnancy).
+"Probable" for a functional deficiency inferred from MMA alone, the renal caveat when total and
+active B12 are both borderline, oral B12 offered only when absorption is intact, and the
+pregnancy override reason only for a patient who is pregnant.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
-from builders.cards import assert_card_basics, run
-from builders.facts import active, b12, chart, egfr, folic_acid_draft, med, mma, pregnancy, problem
+from builders.cards import checked_cards as cards_for
+from builders.facts import active, b12, chart, egfr, folic_acid_draft, mma, pregnancy, problem
 
-from cds_service.cards.detail import escape_markdown
-from cds_service.chart.facts import MedicationClass, ProblemCategory
+from cds_service.chart.facts import ProblemCategory
 
 P = ProblemCategory
 SIGN = "folic-acid-safety-sign"
 
 
-def cards_for(service, c):
-    cards = run(service, c)
-    for card in cards:
-        assert_card_basics(card)
-    return cards
-
-
-# --- fix 6: probable functional deficiency says "probable" ----------------------------------------
+# --- probable functional deficiency says "probable" ----------------------------------------------
 
 
 @pytest.mark.parametrize(("problems", "kind"), [([problem(P.NEUROPATHY)], "deficient_neuro"), ([], "deficient")])
@@ -61,7 +53,7 @@ def test_b12_400_raised_mma_normal_active_b12_notes_the_mma_on_another_card():
     assert "MMA" in cards[0].detail and "above the default upper limit" in cards[0].detail
 
 
-# --- fix 7: renal caveat with total and active B12 both borderline ---------------------------------
+# --- renal caveat with total and active B12 both borderline ------------------------------------
 
 
 def _renal_borderline(**extra):
@@ -86,38 +78,7 @@ def test_folic_acid_with_renal_impairment_and_borderline_b12_markers_does_not_sa
     assert "active B12 is already borderline" in card.detail
 
 
-# --- fix 8: EHR text in markdown is escaped -----------------------------------------------------------
-
-
-def test_escape_markdown_neutralises_links_emphasis_and_html():
-    assert escape_markdown("[click](http://x) *a* _b_ #c <d> `e` \\") == (
-        "\\[click\\]\\(http://x\\) \\*a\\* \\_b\\_ \\#c \\<d\\> \\`e\\` \\\\")
-    assert escape_markdown("line one\nline two") == "line one line two"
-
-
-def test_condition_display_with_a_link_cannot_inject_markdown_into_the_card():
-    hostile = replace(problem(P.NEUROPATHY), display="Neuropathy [see here](https://evil.example) **now**")
-    (card,) = cards_for("b12-status", chart(labs=[b12(150)], problems=[hostile]))
-    assert "[see here](https://evil.example)" not in card.detail
-    assert "Neuropathy \\[see here\\]\\(https://evil.example\\) \\*\\*now\\*\\*" in card.detail
-
-
-def test_medication_display_and_reported_value_are_escaped_in_the_card():
-    metformin = replace(med(MedicationClass.METFORMIN, ingredient="metformin", start=None),
-                        display="Metformin <script>_x_</script>")
-    low = replace(b12(150), reported="150 pg/mL [lab](javascript:alert)")
-    (card,) = cards_for("b12-status", chart(labs=[low], meds=[metformin]))
-    assert "<script>" not in card.detail and "[lab](javascript" not in card.detail
-    assert "Metformin \\<script\\>\\_x\\_\\</script\\>" in card.detail
-
-
-def test_folic_acid_order_display_is_escaped_in_the_card():
-    draft = replace(folic_acid_draft(5), display="Folic acid 5 mg `tab` #1")
-    (card,) = cards_for(SIGN, chart(labs=[b12(150)], drafts=[draft]))
-    assert "Folic acid 5 mg \\`tab\\` \\#1" in card.detail
-
-
-# --- fix 9: card wording matches the patient --------------------------------------------------------------
+# --- card wording matches the patient -------------------------------------------------------------
 
 
 def test_deficient_with_pernicious_anaemia_summary_does_not_offer_oral():
