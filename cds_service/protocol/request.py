@@ -196,7 +196,7 @@ def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits
     return value
 
 
-_BRACKETS_ONLY = bytes(range(256)).translate(None, b"[]{}")  # translate(): delete every other byte
+_OTHER_BYTES = bytes(range(256)).translate(None, b'"[]{}')  # translate(): delete every byte but these
 _ONE_KIND = bytes.maketrans(b"[]", b"{}")
 
 
@@ -204,9 +204,11 @@ def _depth_exceeds(raw: bytes | str, limit: int) -> bool:
     r"""True if a body that has already parsed as JSON nests deeper than ``limit``.
 
     A bounded scan of the raw text, in C-speed bytes operations (a walk over the decoded value cost as much
-    as the parsing): the string contents are cut out (escaped backslashes and quotes first, then every
-    other piece between quotes), everything but brackets is deleted, and innermost ``{}`` pairs are removed
-    once per level, at most ``limit`` times.
+    as the parsing): escaped backslashes and quotes are cut out, every byte but quotes and brackets is
+    deleted, then the string contents (what lies between quotes) are cut out, and innermost ``{}`` pairs are
+    removed once per level, at most ``limit`` times. With everything else deleted, an empty string or two
+    strings that were side by side leave ``""``: dropping every ``""`` first keeps what lies outside the
+    strings as it is and leaves little to split (only strings holding brackets).
 
     >>> _depth_exceeds(b'{"a": [{"b": "[[[[\\"]]"}]}', 3), _depth_exceeds(b'[[[[]]]]', 3)
     (False, True)
@@ -215,8 +217,8 @@ def _depth_exceeds(raw: bytes | str, limit: int) -> bool:
         raw = raw.encode("utf-8", "surrogatepass")
     elif json.detect_encoding(raw) not in ("utf-8", "utf-8-sig"):
         raw = raw.decode(json.detect_encoding(raw)).encode("utf-8", "surrogatepass")
-    unquoted = raw.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2]
-    brackets = b"".join(unquoted).translate(_ONE_KIND, _BRACKETS_ONLY)
+    kept = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(_ONE_KIND, _OTHER_BYTES).replace(b'""', b"")
+    brackets = b"".join(kept.split(b'"')[::2]) if b'"' in kept else kept
     for _ in range(limit):
         if not brackets:
             return False
