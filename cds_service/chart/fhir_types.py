@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -62,7 +63,14 @@ def parse_fhir_date(value: object, *, end_of_period: bool = False) -> date | Non
     with ``end_of_period`` (an end date "2024-03" runs to the end of March). A time zone is
     not converted: the date is the one written, which is the date the clinician sees in the EHR.
     """
-    match = _FHIR_DATE.match(value.strip()) if isinstance(value, str) else None
+    return _parse_date(value, end_of_period) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_date(text: str, end_of_period: bool) -> date | None:
+    """:func:`parse_fhir_date` of a string, remembered: each date is read twice (its shape is checked
+    first), and a chart repeats dates. Bounded: requests bring arbitrary strings."""
+    match = _FHIR_DATE.match(text.strip())
     if match is None:
         return None
     year, month, day = match.groups()

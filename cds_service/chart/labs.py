@@ -26,7 +26,7 @@ from .fhir_types import (
     resource_ref,
 )
 from .matching import match_words
-from .quantities import quantity_units, read_measured, read_reference_range
+from .quantities import measure, read_reference_range
 
 LOINC = "http://loinc.org"
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})  # B12-RULES.md §2
@@ -50,7 +50,8 @@ def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | 
     concept = resource.get("code")
     by_code, loinc = _by_code(kb, concept)
     found = by_code or ({} if loinc is not None else match_words(kb, concept_texts(concept), "lab_"))
-    analytes = {kb.analyte_for_value_set(vs) for vs in found} - {None}
+    analytes = {kb.analyte_for_value_set(vs) for vs in found}
+    analytes.discard(None)
     if len(analytes) != 1:
         note = None
         if len(analytes) > 1:
@@ -58,9 +59,12 @@ def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | 
             label = concept_label(concept)
             note = f"{resource_ref(resource)} '{label}' matches several tests ({names}); not used"
         return None, "", note
-    analyte = Analyte(analytes.pop())
+    analyte = _ANALYTES[analytes.pop()]
     code = next((c for vs, c in loinc or () if vs in found), "")
     return analyte, code, None
+
+
+_ANALYTES = {a.value: a for a in Analyte}  # Analyte(value) without the enum call, once per Observation
 
 
 def _by_code(kb: Knowledge, concept: object) -> tuple[dict[str, str], list[tuple[str, str]] | None]:
@@ -72,7 +76,11 @@ def _by_code(kb: Knowledge, concept: object) -> tuple[dict[str, str], list[tuple
     """
     found: dict[str, str] = {}
     loinc: list[tuple[str, str]] | None = None
-    for system, code, _ in codings(concept):
+    for coding in as_items(concept.get("coding")) if isinstance(concept, dict) else ():
+        code = as_str(coding.get("code")) if isinstance(coding, dict) else None
+        if not code:
+            continue
+        system = as_str(coding.get("system")) or ""
         matches = kb.match_code(system, code, "lab_")
         for match in matches:
             found.setdefault(match.value_set, match.evidence)
@@ -122,16 +130,17 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
     if analyte is None:
         broken = {k: v for k, v in unreadable(resource).items() if k == "code"}
         return None, (ambiguity,) if ambiguity else unreadable_notes(resource, broken, "not used")
-    defects = unreadable_notes(resource, unreadable(resource))
+    found = unreadable(resource)
+    defects = unreadable_notes(resource, found) if found else ()
     spec = kb.analytes.analytes[analyte.value]
     table = kb.lab_units[analyte.value]
     implied = spec.impliedUnits.get(code)
-    measured = read_measured(resource, table, spec.canonicalUnit, (code, implied.unit) if implied else None)
+    measured, value_units = measure(resource, table, spec.canonicalUnit, (code, implied.unit) if implied else None)
     status = as_str(resource.get("status")) or ""
     effective = effective_date(resource)
     issues = (*status_issues(status), *measured.issues)
     issues += (DataIssue.NO_DATE,) if effective is None else ()
-    low, high = read_reference_range(resource, table, quantity_units(resource.get("valueQuantity")))
+    low, high = read_reference_range(resource, table, value_units) if "referenceRange" in resource else (None, None)
     result = LabResult(
         analyte=analyte,
         value=measured.value,
@@ -142,12 +151,14 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
         reported=measured.reported,
         reference_low=low,
         reference_high=high,
-        interpretation=interpretation(resource, kb),
-        issues=tuple(dict.fromkeys(issues)),
+        interpretation=interpretation(resource, kb) if "interpretation" in resource else None,
+        issues=tuple(dict.fromkeys(issues)) if len(issues) > 1 else issues,
         source_ref=resource_ref(resource),
         code=code,
     )
-    return result, (*defects, *_unit_notes(result, measured.unit_note))
+    if measured.issues or measured.unit_note:  # the only sources of a unit note
+        return result, (*defects, *_unit_notes(result, measured.unit_note))
+    return result, defects
 
 
 def _unit_notes(result: LabResult, unit_note: str) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from cds_service.knowledge import Knowledge, normalise_text
 
 from .fhir_types import codings, concept_texts
@@ -58,10 +60,16 @@ def match_problem_concept(kb: Knowledge, concept: object, prefix: str) -> dict[s
 
 def mentions_family_history(kb: Knowledge, concepts: list[object]) -> bool:
     """True when any of ``concepts`` (a Condition's code and categories) marks a relative's problem."""
-    family_codes = {(kb.canonical_system(c.system), c.code) for c in kb.text_context.spec.familyHistoryCodes}
+    family_codes = _family_codes(kb)
     for concept in concepts:
         if any((kb.canonical_system(s), c) in family_codes for s, c, _ in codings(concept)):
             return True
         if any(kb.text_context.is_family_history(normalise_text(t)) for t in concept_texts(concept)):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=8)
+def _family_codes(kb: Knowledge) -> frozenset[tuple[str, str]]:
+    """The family-history codes (canonical system, code), gathered once per knowledge object."""
+    return frozenset((kb.canonical_system(c.system), c.code) for c in kb.text_context.spec.familyHistoryCodes)

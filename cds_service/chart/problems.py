@@ -12,7 +12,9 @@ from .facts import Problem, ProblemCategory
 from .fhir_types import (
     JSON,
     as_items,
+    codings,
     concept_label,
+    concept_texts,
     first_code,
     parse_fhir_date,
     period_date,
@@ -37,7 +39,28 @@ _STATUS_ELEMENTS = ("clinicalStatus", "verificationStatus")
 
 
 def categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:
-    """Return {category: evidence} for a Condition or Procedure code, by code and by text."""
+    """Return {category: evidence} for a Condition or Procedure code, by code and by text.
+
+    Remembered per knowledge and the codings and words of the concept (all that the matching reads):
+    the same problems come back on every hook call for a patient, and the word matching is the costliest
+    part of reading one. Bounded: requests bring arbitrary concepts.
+    """
+    key = (kb, tuple(codings(concept)), tuple(concept_texts(concept)))
+    found = _CATEGORIES.get(key)
+    if found is None:
+        found = _categories(kb, concept)
+        if len(_CATEGORIES) >= _CATEGORIES_KEPT:
+            _CATEGORIES.clear()
+        _CATEGORIES[key] = found
+    return dict(found)
+
+
+_CATEGORIES: dict[tuple[object, ...], dict[ProblemCategory, str]] = {}
+_CATEGORIES_KEPT = 4096
+
+
+def _categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:
+    """:func:`categories` without the memory."""
     found = match_problem_concept(kb, concept, "problem_")
     if "problem_pregnancy" in found and NOT_CURRENT_PREGNANCY in match_concept(kb, concept, NOT_CURRENT_PREGNANCY):
         # Why: B12-RULES.md §7 - an ectopic, tubal or molar pregnancy, or one that has ended, is

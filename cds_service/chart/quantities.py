@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cds_service.knowledge import UnitTable
 
@@ -24,9 +25,11 @@ COMPARATORS = {c.value: c for c in Comparator}  # FHIR QuantityComparator codes,
 _VALUE_STRING = re.compile(r"^(<=|>=|<|>|=)?\s*(\d+(?:\.\d+)?|\.\d+)\s*([^\d\s,][^,]*)?$")
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One spelling of a unit as sent; ``ucum`` when it is a code in the UCUM system."""
+class Unit(NamedTuple):
+    """One spelling of a unit as sent; ``ucum`` when it is a code in the UCUM system.
+
+    A named tuple, not a dataclass: two are made for every lab value read.
+    """
 
     text: str
     ucum: bool
@@ -46,11 +49,16 @@ class Measured:
 
 def quantity_units(quantity: object) -> list[Unit]:
     """Return the unit spellings of a Quantity, the UCUM code first (it is machine-readable)."""
-    quantity = as_dict(quantity)
+    if not isinstance(quantity, dict):
+        return []
     code, text = as_str(quantity.get("code")), as_str(quantity.get("unit"))
-    is_ucum = (as_str(quantity.get("system")) or "").rstrip("/") == UCUM
-    units = [Unit(code, is_ucum)] if code else []
-    return units + ([Unit(text, False)] if text else [])
+    units = []
+    if code:
+        system = quantity.get("system")
+        units.append(Unit(code, isinstance(system, str) and system.strip().rstrip("/") == UCUM))
+    if text:
+        units.append(Unit(text, False))
+    return units
 
 
 def unit_multiplier(units: list[Unit], table: UnitTable) -> float | None:
@@ -91,8 +99,7 @@ def reference_units(resource: JSON) -> list[Unit]:
     return []
 
 
-@dataclass(frozen=True)
-class _Sent:
+class _Sent(NamedTuple):
     """A number as the lab sent it, before any conversion."""
 
     number: object
@@ -109,9 +116,17 @@ def read_measured(
     ``implied`` is (LOINC code, unit) from knowledge/analytes.json ``impliedUnits``: the unit
     of a value sent without one, used after the lab's own referenceRange unit.
     """
+    return measure(resource, table, canonical_unit, implied)[0]
+
+
+def measure(
+    resource: JSON, table: UnitTable, canonical_unit: str, implied: tuple[str, str] | None = None
+) -> tuple[Measured, list[Unit]]:
+    """:func:`read_measured`, and the unit spellings of ``valueQuantity`` as sent (a reference range
+    bound without a unit of its own is in these; read once, they are returned rather than read again)."""
     sent = _sent(resource)
-    if isinstance(sent, Measured):
-        return sent
+    if isinstance(sent, Measured):  # no number: nothing was read from a valueQuantity either
+        return sent, []
     borrowed, origin = ([], "") if sent.units else _borrowed_units(resource, implied)
     measured = _convert(sent.number, sent.comparator, sent.units or borrowed, table, canonical_unit)
     note = (
@@ -120,7 +135,8 @@ def read_measured(
         else ""
     )
     # Built directly, not with dataclasses.replace: this runs once per relevant Observation.
-    return Measured(measured.value, measured.comparator, measured.unit, sent.reported, measured.issues, note)
+    measured = Measured(measured.value, measured.comparator, measured.unit, sent.reported, measured.issues, note)
+    return measured, sent.units if "valueQuantity" in resource else []
 
 
 def _sent(resource: JSON) -> _Sent | Measured:

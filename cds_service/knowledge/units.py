@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ _WHITESPACE = re.compile(r"\s+")
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
 
 
+@functools.lru_cache(maxsize=1024)  # once per lab value read; requests bring arbitrary spellings
 def normalise_unit(unit: str) -> str:
     """Return ``unit`` without whitespace and with the micro sign spelled ``u``."""
     return _WHITESPACE.sub("", unit).translate(_MICRO)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,16 +55,25 @@ def mark_stale(result: LabResult, chart: Chart, kb: ClinicalKnowledge) -> LabRes
     Why: B12-RULES.md §2 - older results give context but must not decide status;
     the chart layer leaves staleness to the rules because it depends on the rule's window.
     """
-    if result.effective is None or result.effective >= lookback_start(chart, kb):
+    return _marked(result, lookback_start(chart, kb))
+
+
+def _marked(result: LabResult, start: date) -> LabResult:
+    """:func:`mark_stale` with the lookback's first day already known (it is computed once per pick)."""
+    if result.effective is None or result.effective >= start or DataIssue.STALE in result.issues:
         return result
-    if DataIssue.STALE in result.issues:
-        return result
-    return dataclasses.replace(result, issues=(*result.issues, DataIssue.STALE))
+    # Built directly, not with dataclasses.replace: a long chart has thousands of stale results.
+    r = result
+    return LabResult(analyte=r.analyte, value=r.value, unit=r.unit, comparator=r.comparator, effective=r.effective,
+                     status=r.status, reported=r.reported, reference_low=r.reference_low,
+                     reference_high=r.reference_high, interpretation=r.interpretation,
+                     issues=(*r.issues, DataIssue.STALE), source_ref=r.source_ref, code=r.code)
 
 
 def latest_usable(chart: Chart, analyte: Analyte, kb: ClinicalKnowledge) -> LabPick:
     """Pick the most recent usable result of ``analyte`` within the lookback."""
-    results = [mark_stale(r, chart, kb) for r in chart.labs if r.analyte is analyte]
+    start = lookback_start(chart, kb)
+    results = [_marked(r, start) for r in chart.labs if r.analyte is analyte]
     notes: list[str] = []
     usable: list[LabResult] = []
     latest_allowed = chart.today + timedelta(days=kb.tolerances.future_result_grace.days)
