@@ -62,7 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store=store,
         fetch_settings=_fetch_settings(settings, metrics),
         metrics=metrics,
-        shown=ShownCards(store.engine),
+        shown=ShownCards(store.engine, background=True),
         repeats=_repeat_guard(settings, store),
         authenticator=authenticator,
         public_base_url=(settings["PUBLIC_BASE_URL"] or "").rstrip("/"),

@@ -72,6 +72,7 @@ def test_overridden_at_select_is_not_shown_again_at_sign(guarded):
     assert sign_cards(client) == []
     metrics = client.get("/metrics").get_data(as_text=True)
     assert f'b12cds_cards_suppressed_total{{kind="folate_deficient",service="{SIGN}"}} 1.0' in metrics
+    assert guarded.extensions["b12cds"].shown.flush()  # the worker's writer thread
     with guarded.extensions["b12cds"].store.engine.connect() as connection:
         rows = connection.execute(select(cards_shown_table.c.service_id, cards_shown_table.c.suppressed)).all()
     assert sorted(rows) == [(SELECT, False), (SIGN, True)]
