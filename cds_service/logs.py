@@ -43,6 +43,8 @@ def log_call(*, endpoint: str, service_id: str | None, status: int, latency_ms: 
              hook_instance: str | None = None, cards: list[dict[str, Any]] | None = None,
              feedback: dict[str, int] | None = None, log_cards: bool = False) -> None:
     """Write the one line that describes a call."""
+    if not CALLS.isEnabledFor(logging.INFO):
+        return  # a log level above INFO: nothing to build
     fields: dict[str, Any] = {"event": endpoint, "service": service_id, "status": status,
                               "latencyMs": round(latency_ms, 1)}
     if hook_instance:

@@ -175,10 +175,31 @@ def to_json(model: BaseModel) -> dict[str, Any]:
 
 
 def _prune(value: Any) -> Any:
-    """Drop empty lists, dicts and strings recursively (FHIR and CDS Hooks forbid them)."""
+    """Drop empty lists, dicts and strings recursively (FHIR and CDS Hooks forbid them).
+
+    Written as plain loops (one pass, containers only recursed into): it runs over every response.
+
+    >>> _prune({"a": [{}, "", None, 0, False, [[]]], "b": {"c": ""}, "d": "x"})
+    {'a': [0, False], 'd': 'x'}
+    """
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, [], {}, "")}
+        pruned: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                item = _prune(item)
+                if item:
+                    pruned[key] = item
+            elif item is not None and item != "":
+                pruned[key] = item
+        return pruned
     if isinstance(value, list):
-        return [item for item in (_prune(v) for v in value) if item not in (None, [], {}, "")]
+        kept: list[Any] = []
+        for item in value:
+            if isinstance(item, dict | list):
+                item = _prune(item)
+                if item:
+                    kept.append(item)
+            elif item is not None and item != "":
+                kept.append(item)
+        return kept
     return value
