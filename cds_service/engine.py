@@ -28,8 +28,8 @@ def card_text_validators() -> dict[str, Callable[..., Any]]:
     return {name: functools.partial(validate_card_texts, name) for name in rule_modules()}
 
 
-def chart_data(data: PatientData) -> ChartData:
-    """Bucket the resolved resources by type for the chart layer."""
+def chart_data(data: PatientData, service: ServiceDefinition) -> ChartData:
+    """Bucket the resolved resources by type for the chart layer; missing keys become data sets."""
     buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for resource in data.resources():
         buckets[resource["resourceType"]].append(resource)
@@ -43,14 +43,14 @@ def chart_data(data: PatientData) -> ChartData:
         procedures=buckets["Procedure"],
         medications=dict(data.medications),
         draft_orders=list(data.draft_orders),
-        missing=frozenset(data.missing),
+        missing=frozenset(service.data_sets[key] for key in data.missing if key in service.data_sets),
     )
 
 
 def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *, today: date,
              new_uuid: Callable[[], str]) -> list[Card]:
     """Read the chart, run the service's rule module, render its decisions critical > warning > info."""
-    chart = build_chart(chart_data(data), today=today)
+    chart = build_chart(chart_data(data, service), today=today)
     if data.notes:
         chart = dataclasses.replace(chart, notes=(*chart.notes, *data.notes))
     context = call.context

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from .chart.facts import DataSet
 from .errors import ConfigError, UnknownService
 from .protocol.prefetch_tokens import TOKEN, USER_TOKENS
 from .protocol.request import CONTEXT_MODELS, field_path
@@ -36,6 +37,9 @@ class _PrefetchPolicy(BaseModel):
     # Per search key: "newest" when its first page (sorted newest first) is all the rules need, so further
     # pages are never fetched; "all" (the default) when every page counts (medications, conditions).
     pages: dict[str, Literal["newest", "all"]] = Field(default_factory=dict)
+    # Per optional key: the clinical data set it holds, so a card can say what the EHR did not give and
+    # the rules reason about data sets, never about this file's key names.
+    dataSets: dict[str, DataSet] = Field(default_factory=dict)
 
 
 class _Private(BaseModel):
@@ -74,6 +78,13 @@ class _ServiceFile(BaseModel):
             _check_template(key, template, self.hook)
         for key, pages in policy.pages.items():
             _check_pages(key, pages, self.prefetch.get(key))
+        for key in policy.optional:
+            if key not in policy.dataSets:
+                raise ValueError(f"{PRIVATE_BLOCK}.prefetchPolicy.dataSets: say which data set optional key "
+                                 f"{key!r} holds (one of: {', '.join(d.value for d in DataSet)})")
+        for key in policy.dataSets:
+            if key not in self.prefetch:
+                raise ValueError(f"{PRIVATE_BLOCK}.prefetchPolicy.dataSets names {key!r}, which is not a prefetch key")
         return self
 
 
@@ -124,6 +135,7 @@ class ServiceDefinition:
     parsed_card_texts: Any = None  # what the evaluator's parser made of card_texts at start-up
     parameters: Any = None  # x-b12cds.parameters parsed by the rule module's schema (None: it has none)
     newest_page_keys: frozenset[str] = frozenset()  # searches whose first page suffices (no further pages)
+    data_sets: Mapping[str, DataSet] = field(default_factory=dict)  # optional key -> the data set it holds
 
     def discovery_entry(self) -> dict[str, Any]:
         """Return this service as ``GET /cds-services`` lists it (no null or empty members)."""
@@ -204,6 +216,7 @@ def _load_service(path: Path, card_validators: CardTextValidators) -> ServiceDef
         card_texts=texts, path=path, parsed_card_texts=parsed_texts,
         parameters=_parameters(path, private.evaluator, private.parameters),
         newest_page_keys=frozenset(k for k, pages in private.prefetchPolicy.pages.items() if pages == "newest"),
+        data_sets=dict(private.prefetchPolicy.dataSets),
     )
 
 

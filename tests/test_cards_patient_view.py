@@ -7,7 +7,7 @@ import dataclasses
 from builders.cards import checked_cards
 from builders.facts import b12, chart, days_ago, egfr, hydroxocobalamin, lab, med, mma, problem
 
-from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
+from cds_service.chart.facts import Analyte, DataSet, MedicationClass, ProblemCategory
 from cds_service.protocol.response import to_json
 
 P = ProblemCategory
@@ -169,7 +169,7 @@ def test_pure_motor_neuropathy_adds_an_info_card():
 def test_missing_data_sets_and_notes_on_used_records_appear_in_the_detail():
     low = b12(150)
     notes = (f"{low.source_ref}: no unit sent; read in pg/mL", "unknown unit 'mg' on Observation/9")
-    (card,) = cards_for(chart(labs=[low], missing={"renalFunction"}, notes=notes))
+    (card,) = cards_for(chart(labs=[low], missing={DataSet.RENAL_FUNCTION}, notes=notes))
     assert "Not available from the EHR: renal function" in card.detail and "no unit sent" in card.detail
     # Why (B12-RULES.md §9): a note on a record this card did not use is left off.
     assert "Observation/9" not in card.detail

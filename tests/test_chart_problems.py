@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from builders.fhir import ICD10CM, SNOMED, chart_from_fhir, concept, condition, procedure
 
-from cds_service.chart.facts import ProblemCategory
+from cds_service.chart.facts import DataSet, ProblemCategory
 
 NEUROPATHY = concept(SNOMED, "302226006", "Peripheral nerve disease")
 
@@ -247,5 +247,5 @@ def test_unreadable_birth_date_is_named() -> None:
 
 
 def test_no_patient_and_missing_data_sets_are_passed_on() -> None:
-    built = chart_from_fhir(missing=frozenset({"conditions"}))
-    assert (built.patient, built.missing) == (None, frozenset({"conditions"}))
+    built = chart_from_fhir(missing=frozenset({DataSet.PROBLEMS}))
+    assert (built.patient, built.missing) == (None, frozenset({DataSet.PROBLEMS}))

@@ -103,3 +103,25 @@ def test_a_wrong_paging_declaration_stops_start_up(hooks_copy, key, pages, messa
     path.write_text(json.dumps(service))
     with pytest.raises(ConfigError, match=message):
         load_registry(hooks_copy, accept_any_cards())
+
+
+def test_an_optional_key_must_say_which_data_set_it_holds(tmp_path):
+    source = ROOT / "hooks"
+    service = json.loads((source / "b12-status.json").read_text("utf-8"))
+    del service["x-b12cds"]["prefetchPolicy"]["dataSets"]["renalFunction"]
+    (tmp_path / "card-texts").mkdir()
+    for shared in (source / "card-texts").glob("*.json"):
+        (tmp_path / "card-texts" / shared.name).write_text(shared.read_text("utf-8"), "utf-8")
+    (tmp_path / "b12-status.json").write_text(json.dumps(service), "utf-8")
+    with pytest.raises(ConfigError, match=r"dataSets: say which data set optional key 'renalFunction' holds"):
+        load_registry(tmp_path, accept_any_cards())
+
+
+def test_the_rules_see_data_sets_not_prefetch_keys():
+    from helpers import service_definition
+
+    from cds_service.chart.facts import DataSet
+
+    assert service_definition("folic-acid-safety-sign").data_sets == {
+        "bloodCount": DataSet.BLOOD_COUNT, "renalFunction": DataSet.RENAL_FUNCTION,
+        "procedures": DataSet.PROCEDURES, "pregnancyStatus": DataSet.PREGNANCY_TESTS}

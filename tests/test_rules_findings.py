@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from builders.facts import TODAY, b12, chart, days_ago, folic_acid_draft, hydroxocobalamin, lab, med, pregnancy, problem
 
-from cds_service.chart.facts import Analyte, Interpretation, MedicationClass, ProblemCategory, Route
+from cds_service.chart.facts import Analyte, DataSet, Interpretation, MedicationClass, ProblemCategory, Route
 from cds_service.knowledge.clinical import load_clinical_knowledge
 from cds_service.rules import assess
 from cds_service.rules.findings import (
@@ -196,10 +196,10 @@ def test_reassessment_not_due_when_b12_measured_since_starting():
 
 
 def test_not_tested_triggers_and_missing_data_are_reported():
-    c = chart(meds=[_metformin(date(2024, 1, 1))], missing={"bloodCount"})
+    c = chart(meds=[_metformin(date(2024, 1, 1))], missing={DataSet.BLOOD_COUNT})
     assessment = assess(c)
     assert assessment.warrants_testing
-    assert "data set not available: bloodCount" in assessment.notes
+    assert "data set not available: blood count" in assessment.notes
 
 
 def test_old_deficient_result_without_treatment_warrants_testing():

@@ -21,8 +21,6 @@ ANALYTE_NAMES = {
     Analyte.PLATELETS: "Platelets", Analyte.EGFR: "eGFR", Analyte.FOLATE: "Serum folate",
 }
 TEST_NAMES = {Analyte.MMA: "MMA", Analyte.B12_ACTIVE: "active B12", Analyte.B12_TOTAL: "serum B12"}
-DATA_SET_NAMES = {"bloodCount": "blood count", "renalFunction": "renal function", "procedures": "procedures",
-                  "pregnancyStatus": "pregnancy tests"}
 MAX_NOTES = 3  # B12-RULES.md §9: at most three data-quality lines
 DETAIL_MAX = 1000  # B12-RULES.md §9: every card under 1,000 characters of markdown
 _MORE = "- (more in the record)"
@@ -165,7 +163,7 @@ def notes(a: B12Assessment, kb: ClinicalKnowledge, extra_refs: frozenset[str] = 
               "not counted as B12 replacement" for u in a.low_dose_b12]
     marker_notes = [n for p in s.picks for n in p.notes] + list(s.renal.notes)
     refs = _used_refs(a) | extra_refs | {ref for n in marker_notes for ref in _REF.findall(n)}
-    missing = [DATA_SET_NAMES.get(n[len(_MISSING):], n[len(_MISSING):]) for n in a.notes if n.startswith(_MISSING)]
+    missing = [n[len(_MISSING):] for n in a.notes if n.startswith(_MISSING)]
     if missing:
         lines.append("Not available from the EHR: " + ", ".join(missing))
     # Why: an unusable result already listed under "Earlier results" says why there; no second line.

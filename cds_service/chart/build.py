@@ -8,7 +8,7 @@ from typing import Any
 
 from cds_service.knowledge import Knowledge, load_knowledge
 
-from .facts import Chart, LabResult
+from .facts import Chart, DataSet, LabResult
 from .labs import read_labs
 from .medications import read_medications
 from .patient import read_patient
@@ -30,7 +30,7 @@ class ChartData:
     procedures: list[JSON] = field(default_factory=list)
     medications: dict[str, JSON] = field(default_factory=dict)  # "Medication/<id>" -> Medication
     draft_orders: list[JSON] = field(default_factory=list)  # resources of the hook's draftOrders
-    missing: frozenset[str] = frozenset()  # data sets that could not be had
+    missing: frozenset[DataSet] = frozenset()  # data sets that could not be had
 
 
 def _unique(resources: list[JSON]) -> list[JSON]:

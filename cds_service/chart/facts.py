@@ -133,6 +133,23 @@ class MedicationUse:
     unread: tuple[str, ...] = ()  # elements of the record that could not be read ("dosageInstruction")
 
 
+class DataSet(StrEnum):
+    """A set of clinical data a service reads; named on a card when the EHR could not give it.
+
+    Why: rules speak of clinical facts ("renal function unknown"), never of a service's prefetch
+    keys; each hooks JSON says which data set each optional key holds (``prefetchPolicy.dataSets``).
+    """
+
+    BLOOD_COUNT = "blood count"
+    RENAL_FUNCTION = "renal function"
+    PROCEDURES = "procedures"
+    PREGNANCY_TESTS = "pregnancy tests"
+    B12_MARKERS = "B12 markers"
+    MEDICATIONS = "medications"
+    PROBLEMS = "problem list"
+    DEMOGRAPHICS = "demographics"
+
+
 class ProblemCategory(StrEnum):
     """Problem-list groups the rules reason about (B12-RULES.md §4)."""
 
@@ -187,7 +204,7 @@ class Patient:
 class Chart:
     """Everything the rules may know about one patient at one moment.
 
-    ``missing`` names data categories that could not be obtained (an optional
+    ``missing`` names the data sets that could not be obtained (an optional
     prefetch key that failed); rules must say so in their evidence rather than
     assume the data were normal.
     """
@@ -198,5 +215,5 @@ class Chart:
     medications: tuple[MedicationUse, ...] = ()  # on record (MedicationStatement / MedicationRequest)
     draft_orders: tuple[MedicationUse, ...] = ()  # from the hook context; recognised classes only
     problems: tuple[Problem, ...] = ()
-    missing: frozenset[str] = field(default_factory=frozenset)
+    missing: frozenset[DataSet] = field(default_factory=frozenset)
     notes: tuple[str, ...] = ()  # data-quality notes for the clinician ("unknown unit 'mg' on Observation/9")

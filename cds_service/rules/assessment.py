@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ..chart.facts import Analyte, Chart, LabResult, MedicationUse
+from ..chart.facts import Analyte, Chart, DataSet, LabResult, MedicationUse
 from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
 from .b12_status import B12Status, B12StatusCode, b12_status
 from .courses import course_of
@@ -25,7 +25,7 @@ from .markers import Band, total_b12_reading
 from .medicines import RiskMedicineUse, risk_medicines
 from .therapy import counts_as_b12_replacement, low_dose_b12
 
-_ONLY_LOWERS = frozenset({"pregnancyStatus"})
+_ONLY_LOWERS = frozenset({DataSet.PREGNANCY_TESTS})
 _MONITORING = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA})
 
 
@@ -85,7 +85,7 @@ def assess(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Assessment:
     haem = haematological_signs(chart, kb)
     # Why: a data set that can only lower a card (pregnancy tests: §5 downgrade) is not a data-quality
     # gap when missing - without it the card keeps the cautious level.
-    missing = sorted(chart.missing - _ONLY_LOWERS)
+    missing = sorted(str(name) for name in chart.missing - _ONLY_LOWERS)
     notes = [*chart.notes, *(f"data set not available: {name}" for name in missing)]
     for pick in status.picks:
         notes.extend(pick.notes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..chart.facts import Analyte, Chart, Comparator, LabResult, Problem, ProblemCategory
+from ..chart.facts import Analyte, Chart, Comparator, DataSet, LabResult, Problem, ProblemCategory
 from ..knowledge.clinical import ClinicalKnowledge
 from .labs import known_below, latest_usable
 
@@ -31,7 +31,7 @@ def renal_caveat(chart: Chart, kb: ClinicalKnowledge) -> RenalCaveat:
     ckd = tuple(p for p in chart.problems if p.category is ProblemCategory.CKD_STAGE_4_5 and p.active)
     low_egfr = egfr is not None and known_below(egfr, limit)
     notes: list[str] = []
-    if egfr is None and "renalFunction" in chart.missing:
+    if egfr is None and DataSet.RENAL_FUNCTION in chart.missing:
         notes.append("renal function could not be retrieved: MMA interpreted without it")
     elif egfr is not None and not low_egfr and egfr.value is not None and egfr.value > limit and (
             egfr.comparator in (Comparator.LT, Comparator.LE)):
