@@ -23,7 +23,7 @@ from .data.slots import FetchPool
 from .errors import ConfigError
 from .feedback_store import FeedbackStore
 from .knowledge import KnowledgeError, load_knowledge
-from .knowledge.clinical import ClinicalKnowledgeError, load_clinical_knowledge
+from .knowledge.clinical import ClinicalKnowledgeError
 from .metrics import Metrics
 from .protocol.request import RequestLimits
 from .registry import default_hooks_dir, load_registry
@@ -121,7 +121,7 @@ def _load_knowledge() -> None:
     stops start-up (not the first call)."""
     try:
         load_knowledge()
-        prepare_suggestions(load_clinical_knowledge())
+        prepare_suggestions(load_knowledge())
     except (KnowledgeError, ClinicalKnowledgeError, SuggestedResourceError) as exc:
         raise ConfigError(f"knowledge: {exc}") from exc
 

@@ -13,7 +13,7 @@ from .cards import CardContext, render_cards, validate_card_texts
 from .chart import ChartData, build_chart
 from .chart.facts import Chart
 from .data.prefetch import PatientData
-from .knowledge.clinical import load_clinical_knowledge
+from .knowledge import Knowledge, load_knowledge
 from .protocol.request import OrderSelectContext, ParsedCall
 from .protocol.response import Card, Indicator
 from .registry import ServiceDefinition
@@ -50,7 +50,8 @@ def chart_data(data: PatientData, service: ServiceDefinition) -> ChartData:
 def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *, today: date,
              new_uuid: Callable[[], str]) -> list[Card]:
     """Read the chart, run the service's rule module, render its decisions critical > warning > info."""
-    chart = build_chart(chart_data(data, service), today=today)
+    kb = load_knowledge()
+    chart = build_chart(chart_data(data, service), today=today, kb=kb)
     if data.notes:
         chart = dataclasses.replace(chart, notes=(*chart.notes, *data.notes))
     context = call.context
@@ -64,12 +65,13 @@ def evaluate(service: ServiceDefinition, call: ParsedCall, data: PatientData, *,
         texts=service.parsed_card_texts if service.parsed_card_texts is not None else service.card_texts,
         new_uuid=new_uuid,
     )
-    return cards_for(service, chart, card_context)
+    return cards_for(service, chart, card_context, kb)
 
 
-def cards_for(service: ServiceDefinition, chart: Chart, ctx: CardContext) -> list[Card]:
-    """The service's cards for a chart: its rule module decides, the cards layer renders."""
-    kb = load_clinical_knowledge()
+def cards_for(service: ServiceDefinition, chart: Chart, ctx: CardContext, kb: Knowledge | None = None) -> list[Card]:
+    """The service's cards for a chart: its rule module decides, the cards layer renders (one knowledge
+    object, passed down explicitly)."""
+    kb = kb or load_knowledge()
     decisions = rule_module(service.evaluator).decide(
         chart, kb, Call(hook=service.hook, selections=ctx.selections, parameters=service.parameters))
     cards = render_cards(service.evaluator, decisions, ctx, kb)

@@ -20,7 +20,7 @@ from cds_service.knowledge import (
 )
 from cds_service.knowledge.models import Conversion
 
-FILES = ("valuesets.json", "analytes.json", "dosing.json", "code_systems.json")
+FILES = ("valuesets.json", "analytes.json", "dosing.json", "code_systems.json", "clinical.json")
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 

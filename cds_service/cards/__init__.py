@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
+from ..knowledge import Knowledge, load_knowledge
 from ..protocol.response import Card
 from ..rules.decision import Decision
 from ..rules.services import rule_module
@@ -19,7 +19,7 @@ from .texts import CardTexts, card_texts, parse_card_texts
 
 
 def render_cards(module: str, decisions: tuple[Decision, ...], ctx: CardContext,
-                 kb: ClinicalKnowledge) -> list[Card]:
+                 kb: Knowledge) -> list[Card]:
     """Render a rule module's decisions with the service's texts, in the order decided."""
     texts = card_texts(rule_module(module), ctx.texts, kb)
     return [render(decision, ctx, texts, kb) for decision in decisions]
@@ -34,7 +34,7 @@ def validate_card_texts(module: str, texts: Mapping[str, Any]) -> CardTexts:
         rules = rule_module(module)
     except KeyError:
         raise ValueError(f"unknown evaluator {module!r}") from None
-    return parse_card_texts(rules, texts, load_clinical_knowledge())
+    return parse_card_texts(rules, texts, load_knowledge())
 
 
 __all__ = ["CardContext", "render_cards", "validate_card_texts"]

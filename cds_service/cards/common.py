@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from ..protocol.response import Card, Coding, Indicator, Link, Source, Suggestion
 from ..rules.assessment import B12Assessment
 from . import detail
@@ -29,7 +29,7 @@ def topic(kind: str, source: str) -> Coding:
     return Coding(system=TOPIC_SYSTEM, code=kind, display=f"{kind.replace('_', ' ')}: {source.split(';')[0]}")
 
 
-def sections(a: B12Assessment, kb: ClinicalKnowledge, **extra: str) -> dict[str, str]:
+def sections(a: B12Assessment, kb: Knowledge, **extra: str) -> dict[str, str]:
     """Every detail placeholder filled from the assessment (unused ones are simply ignored)."""
     values = {
         "decision": a.status.reason, "values": detail.values(a, kb), "context": detail.context(a, kb),
@@ -42,7 +42,7 @@ def sections(a: B12Assessment, kb: ClinicalKnowledge, **extra: str) -> dict[str,
     return values
 
 
-def make_card(ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge, kind: str, indicator: Indicator,
+def make_card(ctx: CardContext, texts: CardTexts, kb: Knowledge, kind: str, indicator: Indicator,
               values: dict[str, str], suggestions: list[Suggestion] | None = None,
               selection: Literal["at-most-one", "any"] = "any", *, variant: str | None = None,
               applies: frozenset[str] = frozenset()) -> Card:

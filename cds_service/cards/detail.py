@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ..chart.facts import Analyte, Comparator, DataIssue, LabResult, Problem
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from ..rules.assessment import B12Assessment
 from ..rules.labs import ISSUE_WORDS
 from ..rules.medicines import DraftFinding, RiskMedicineUse
@@ -88,7 +88,7 @@ def _first(lines: list[str], keep: int, what: str) -> list[str]:
     return lines if len(lines) <= keep else [*lines[:keep], f"{len(lines) - keep} more {what}"]
 
 
-def values(a: B12Assessment, kb: ClinicalKnowledge) -> str:
+def values(a: B12Assessment, kb: Knowledge) -> str:
     """The results that decided (with dates and thresholds), then the signs and risk factors."""
     s = a.status
     lines = [lab(m.result, m.explanation) for m in (s.total, s.active) if m is not None]
@@ -101,7 +101,7 @@ def values(a: B12Assessment, kb: ClinicalKnowledge) -> str:
     return _section("Values used", lines + _signs(a, kb))
 
 
-def _signs(a: B12Assessment, kb: ClinicalKnowledge) -> list[str]:
+def _signs(a: B12Assessment, kb: Knowledge) -> list[str]:
     lines = _first([f"Neurological: {_problem(p)}" for p in a.neuro.problems], 2, "neurological problems")
     lines += _first([f"Malabsorption cause: {_problem(p)}" for p in a.malabsorption.problems], 2,
                     "malabsorption causes")
@@ -135,7 +135,7 @@ def _risk_medicine(r: RiskMedicineUse) -> str:
     return f"{name}: {when}; {rule}{extra}"
 
 
-def context(a: B12Assessment, kb: ClinicalKnowledge) -> str:
+def context(a: B12Assessment, kb: Knowledge) -> str:
     """Older results of the B12 markers: context only, they do not decide."""
     months = kb.durations.lab_lookback.months
     lines = [lab(result) + _why_context(result, months) for pick in a.status.picks for result in pick.context[:2]]
@@ -149,7 +149,7 @@ def _why_context(result: LabResult, months: int) -> str:
     return " (not used: " + ", ".join(ISSUE_WORDS.get(i, i.value) for i in result.issues) + ")" if result.issues else ""
 
 
-def notes(a: B12Assessment, kb: ClinicalKnowledge, extra_refs: frozenset[str] = frozenset()) -> str:
+def notes(a: B12Assessment, kb: Knowledge, extra_refs: frozenset[str] = frozenset()) -> str:
     """Data-quality notes about data this card used or set aside, rounded, at most three lines.
 
     Why (B12-RULES.md §9): a note appears only on a card whose decision the data touched: notes
@@ -219,7 +219,7 @@ def renal(a: B12Assessment) -> str:
             f"raised MMA does not establish deficiency here; {advice}")
 
 
-def regimen(a: B12Assessment, kb: ClinicalKnowledge, key: str) -> str:
+def regimen(a: B12Assessment, kb: Knowledge, key: str) -> str:
     """The regimen in words, with malabsorption and ileal-resection advice when relevant."""
     lines = [kb.regimens[key].summary_text + "."]
     if a.malabsorption.present:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from ..protocol.response import Card, Indicator, Suggestion
 from ..rules.decision import Decision, Fact, Labs, Offer, Regimen, RemoveDrafts, Span
 from . import detail
@@ -18,7 +18,7 @@ from .resources import delete_suggestion, lab_suggestion, regimen_suggestion
 from .texts import CardTexts
 
 
-def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge) -> Card:
+def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> Card:
     """The card for one decision (suggestion uuids first, then the card's: goldens depend on it)."""
     a = decision.evidence
     suggestions = [_suggestion(offer, ctx, texts, kb) for offer in decision.offers]
@@ -35,7 +35,7 @@ def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: ClinicalK
     return card.about(o.use.source_ref for o in decision.orders) if decision.orders else card
 
 
-def _suggestion(offer: Offer, ctx: CardContext, texts: CardTexts, kb: ClinicalKnowledge) -> Suggestion:
+def _suggestion(offer: Offer, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> Suggestion:
     label = texts.suggestions[offer.key].label
     if isinstance(offer, Regimen):
         return regimen_suggestion(label, offer.key, ctx, kb, recommended=offer.recommended)
@@ -46,7 +46,7 @@ def _suggestion(offer: Offer, ctx: CardContext, texts: CardTexts, kb: ClinicalKn
     raise TypeError(f"unknown offer {offer!r}")
 
 
-def _regimen(decision: Decision, kb: ClinicalKnowledge) -> str:
+def _regimen(decision: Decision, kb: Knowledge) -> str:
     """The recommended regimen in words (the first recommended regimen offered)."""
     key = next((o.key for o in decision.offers if isinstance(o, Regimen) and o.recommended), None)
     return detail.regimen(decision.evidence, kb, key) if key else ""

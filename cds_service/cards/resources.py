@@ -8,7 +8,8 @@ from typing import Any
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from ..knowledge.clinical import ClinicalKnowledge, CodedConcept, LabTest, RegimenStep
+from ..knowledge import Knowledge
+from ..knowledge.clinical import CodedConcept, LabTest, RegimenStep
 from ..protocol.response import Action, Suggestion
 from .context import CardContext
 
@@ -36,17 +37,17 @@ def _common(ctx: CardContext) -> dict[str, Any]:
     return fields
 
 
-def medication_request(step: RegimenStep, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
+def medication_request(step: RegimenStep, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
     """One phase of a B12 regimen as a draft MedicationRequest (§6), from its template."""
     return _from_template("MedicationRequest", _templates(kb)[step], ctx)
 
 
-def service_request(test: LabTest, ctx: CardContext, kb: ClinicalKnowledge) -> dict[str, Any]:
+def service_request(test: LabTest, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
     """A draft laboratory ServiceRequest coded with LOINC (§6), from its template."""
     return _from_template("ServiceRequest", _templates(kb)[test], ctx)
 
 
-def prepare_suggestions(kb: ClinicalKnowledge) -> None:
+def prepare_suggestions(kb: Knowledge) -> None:
     """Build and validate the template of every resource the cards can suggest (at start-up).
 
     :raises SuggestedResourceError: a template is not valid FHIR R4 (a bug or a bad knowledge file).
@@ -55,14 +56,14 @@ def prepare_suggestions(kb: ClinicalKnowledge) -> None:
 
 
 #: id(kb) -> (kb, templates): each template is the JSON text of a resource's fixed part, validated once.
-_TEMPLATES: dict[int, tuple[ClinicalKnowledge, dict[RegimenStep | LabTest, str]]] = {}
+_TEMPLATES: dict[int, tuple[Knowledge, dict[RegimenStep | LabTest, str]]] = {}
 #: Stand-ins for the per-call references while a template is validated (all three present).
 _EXAMPLE_CONTEXT = {"status": "draft", "intent": "proposal", "subject": {"reference": "Patient/example"},
                     "encounter": {"reference": "Encounter/example"},
                     "requester": {"reference": "Practitioner/example"}}
 
 
-def _templates(kb: ClinicalKnowledge) -> dict[RegimenStep | LabTest, str]:
+def _templates(kb: Knowledge) -> dict[RegimenStep | LabTest, str]:
     cached = _TEMPLATES.get(id(kb))
     if cached is None or cached[0] is not kb:
         built: dict[RegimenStep | LabTest, str] = {}
@@ -89,7 +90,7 @@ def _from_template(resource_type: str, template: str, ctx: CardContext) -> dict[
     return {"resourceType": resource_type, **_common(ctx), **json.loads(template)}
 
 
-def _medication_body(step: RegimenStep, kb: ClinicalKnowledge) -> dict[str, Any]:
+def _medication_body(step: RegimenStep, kb: Knowledge) -> dict[str, Any]:
     product = kb.medications[_PRODUCT_FOR_ROUTE[step.route]]
     medication: dict[str, Any] = {"text": product.text}
     if product.rxnorm:  # only verified codes are sent (docs/terminology.md); text always
@@ -117,7 +118,7 @@ def _medication_body(step: RegimenStep, kb: ClinicalKnowledge) -> dict[str, Any]
     }
 
 
-def _service_body(test: LabTest, kb: ClinicalKnowledge) -> dict[str, Any]:
+def _service_body(test: LabTest, kb: Knowledge) -> dict[str, Any]:
     return {"category": [{"coding": [_coding(kb.lab_category)]}],
             "code": {"coding": [_coding(test)], "text": test.text}}
 
@@ -156,7 +157,7 @@ def _no_empties(node: Any, path: str) -> None:
             _no_empties(value, f"{path}[{i}]")
 
 
-def regimen_suggestion(label: str, regimen: str, ctx: CardContext, kb: ClinicalKnowledge, *,
+def regimen_suggestion(label: str, regimen: str, ctx: CardContext, kb: Knowledge, *,
                        recommended: bool) -> Suggestion:
     """All phases of a regimen (loading + maintenance) as one suggestion: one create per phase."""
     steps = kb.regimens[regimen].steps
@@ -173,7 +174,7 @@ def _phase(index: int, product: str, dosage: str) -> str:
     return f"Then {product[0].lower()}{product[1:]}: {dosage}" if index else f"{product}: {dosage}"
 
 
-def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: ClinicalKnowledge, *,
+def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: Knowledge, *,
                    recommended: bool) -> Suggestion:
     """One or more laboratory orders as one suggestion."""
     actions = [Action(type="create", description=f"Order {kb.lab_tests[t].text}",

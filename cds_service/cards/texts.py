@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from ..protocol.response import SUMMARY_MAX
 from ..rules.decision import RuleModule
 
@@ -74,7 +74,7 @@ class CardTexts(_Text):
     orders_heading: str = Field("Draft order", min_length=1, alias="ordersHeading")
 
 
-def parse_card_texts(module: RuleModule, texts: Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
+def parse_card_texts(module: RuleModule, texts: Mapping[str, Any], kb: Knowledge) -> CardTexts:
     """Validate a service's card texts against what its rule module's table can decide.
 
     Every kind the rows can give, each wording they can pick, each suggestion they can offer and
@@ -110,7 +110,7 @@ def parse_card_texts(module: RuleModule, texts: Mapping[str, Any], kb: ClinicalK
     return parsed
 
 
-def card_texts(module: RuleModule, texts: CardTexts | Mapping[str, Any], kb: ClinicalKnowledge) -> CardTexts:
+def card_texts(module: RuleModule, texts: CardTexts | Mapping[str, Any], kb: Knowledge) -> CardTexts:
     """The texts as parsed at start-up; raw texts (a test's CardContext) are parsed now."""
     return texts if isinstance(texts, CardTexts) else parse_card_texts(module, texts, kb)
 
@@ -122,7 +122,7 @@ class _Fields:
     samples: Mapping[str, str]
 
 
-def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: ClinicalKnowledge, fields: _Fields) -> None:
+def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: Knowledge, fields: _Fields) -> None:
     for link in kind.links:
         if link not in kb.guidelines:
             raise ValueError(f"{where}.links: {link!r} is not a guideline in clinical.json")

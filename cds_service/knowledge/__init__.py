@@ -1,4 +1,4 @@
-"""Clinical knowledge (value sets, analytes and units, dosing words), loaded and checked once.
+"""Clinical knowledge (value sets, analytes and units, dosing words, clinical.json), loaded and checked once.
 
 ``load_knowledge()`` reads every JSON file in this package, validates it with the models in
 :mod:`.models` and returns an indexed :class:`Knowledge`. A bad file raises
@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .clinical import CLINICAL_FILE, ClinicalKnowledgeError, load_clinical_knowledge
 from .lookup import CodeMatch, Knowledge, TextMatch, normalise_text
 from .models import AnalytesFile, CodeSystemsFile, DosingFile, ValueSetsFile
 from .units import UnitTable, normalise_unit
@@ -74,6 +75,10 @@ def load_knowledge(directory: str | Path | None = None) -> Knowledge:
     code_systems = _read(folder, "code_systems.json", CodeSystemsFile)
     _check_references(value_sets, analytes)
     try:
-        return Knowledge(value_sets, analytes, dosing, code_systems)
+        clinical = load_clinical_knowledge(folder / CLINICAL_FILE.name)
+    except ClinicalKnowledgeError as exc:
+        raise KnowledgeError(str(exc)) from exc
+    try:
+        return Knowledge(value_sets, analytes, dosing, code_systems, clinical)
     except ValueError as exc:
         raise KnowledgeError(str(exc)) from exc

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from .clinical import ClinicalKnowledge
 from .models import (
     AnalytesFile,
     CodeSystemsFile,
@@ -87,7 +88,7 @@ def _drop_contained(matches: list[TextMatch]) -> tuple[TextMatch, ...]:
 
 
 class Knowledge:
-    """All knowledge files, validated and indexed for the chart and rules layers."""
+    """All knowledge files, validated and indexed: the one knowledge object the chart, rules and cards get."""
 
     def __init__(
         self,
@@ -95,9 +96,18 @@ class Knowledge:
         analytes: AnalytesFile,
         dosing: DosingFile,
         code_systems: CodeSystemsFile,
+        clinical: ClinicalKnowledge,
     ) -> None:
         """Index the validated files; raise ValueError (naming file and field) on unit collisions."""
         self.value_sets: Mapping[str, ValueSet] = value_sets.valueSets
+        # clinical.json: thresholds, durations, regimens, tests and guidelines, each with its source
+        self.clinical = clinical
+        self.thresholds, self.durations, self.tolerances = clinical.thresholds, clinical.durations, clinical.tolerances
+        self.risk_medicines, self.regimens, self.medications = (clinical.risk_medicines, clinical.regimens,
+                                                                clinical.medications)
+        self.routes, self.lab_tests, self.guidelines = clinical.routes, clinical.lab_tests, clinical.guidelines
+        self.lab_category, self.deficiency_reason = clinical.lab_category, clinical.deficiency_reason
+        self.b12_total_molar_loinc, self.discrepancies = clinical.b12_total_molar_loinc, clinical.discrepancies
         self.analytes = analytes
         self.dosing = dosing
         self.code_systems = code_systems

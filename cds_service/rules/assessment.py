@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..chart.facts import Analyte, Chart, DataSet, LabResult, MedicationUse
-from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
+from ..knowledge import Knowledge, load_knowledge
 from .b12_status import B12Status, B12StatusCode, b12_status
 from .courses import course_of
 from .dates import add_months
@@ -78,9 +78,9 @@ class B12Assessment:
         return self.warrants_testing or self.other_risks.present
 
 
-def assess(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Assessment:
+def assess(chart: Chart, kb: Knowledge | None = None) -> B12Assessment:
     """Run every rule once over the chart."""
-    kb = kb or load_clinical_knowledge()
+    kb = kb or load_knowledge()
     status = b12_status(chart, kb)
     haem = haematological_signs(chart, kb)
     # Why: a data set that can only lower a card (pregnancy tests: §5 downgrade) is not a data-quality
@@ -101,7 +101,7 @@ def assess(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Assessment:
     )
 
 
-def reassessment_due(chart: Chart, status: B12Status, kb: ClinicalKnowledge) -> Reassessment:
+def reassessment_due(chart: Chart, status: B12Status, kb: Knowledge) -> Reassessment:
     """Due when replacement began >= 3 months ago and no B12 or MMA was measured since (002, 004).
 
     Why: the earliest start among active replacements dates the course, earlier replacement
@@ -125,7 +125,7 @@ def reassessment_due(chart: Chart, status: B12Status, kb: ClinicalKnowledge) -> 
     return Reassessment(due=not measured, since=since)
 
 
-def _stale_low_b12(status: B12Status, kb: ClinicalKnowledge) -> LabResult | None:
+def _stale_low_b12(status: B12Status, kb: Knowledge) -> LabResult | None:
     for result in status.stale_results:
         if result.analyte is Analyte.B12_TOTAL and result.value is not None and (
                 total_b12_reading(result, kb).band is Band.LOW):

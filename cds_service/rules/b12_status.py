@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..chart.facts import Analyte, Chart, LabResult, MedicationUse
-from ..knowledge.clinical import ClinicalKnowledge, load_clinical_knowledge
+from ..knowledge import Knowledge, load_knowledge
 from .labs import LabPick, known_above, latest_usable
 from .markers import Band, MarkerReading, MmaReading, active_b12_reading, mma_reading, total_b12_reading
 from .renal import RenalCaveat, renal_caveat
@@ -76,9 +76,9 @@ class B12Status:
         return tuple(p.stale_latest for p in self.picks if p.stale_latest is not None)
 
 
-def b12_status(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Status:
+def b12_status(chart: Chart, kb: Knowledge | None = None) -> B12Status:
     """Decide B12 status in the §3 order: on treatment, deficient, indeterminate, not deficient, untested."""
-    kb = kb or load_clinical_knowledge()
+    kb = kb or load_knowledge()
     picks = tuple(latest_usable(chart, a, kb) for a in (Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA))
     total_pick, active_pick, mma_pick = picks
     total = total_b12_reading(total_pick.latest, kb) if total_pick.latest else None
@@ -111,7 +111,7 @@ def b12_status(chart: Chart, kb: ClinicalKnowledge | None = None) -> B12Status:
 
 
 def _mma_alone(mma: MmaReading | None, renal: RenalCaveat, status: Callable[..., B12Status],
-               kb: ClinicalKnowledge) -> B12Status:
+               kb: Knowledge) -> B12Status:
     """No usable B12: an MMA alone (§7) - raised is indeterminate, normal makes deficiency unlikely.
 
     Why: §7 "MMA without any B12 result". A raised MMA under the renal caveat, or one a comparator
@@ -128,7 +128,7 @@ def _mma_alone(mma: MmaReading | None, renal: RenalCaveat, status: Callable[...,
 
 
 def _judge_with_mma(total: MarkerReading | None, active: MarkerReading | None, mma: MmaReading | None,
-                    renal: RenalCaveat, status: Callable[..., B12Status], kb: ClinicalKnowledge) -> B12Status:
+                    renal: RenalCaveat, status: Callable[..., B12Status], kb: Knowledge) -> B12Status:
     """§3.2-§3.4 once no marker is frankly low: MMA settles the indeterminate band."""
     mma_raised = mma is not None and mma.raised is True
     mma_normal = mma is not None and mma.raised is False

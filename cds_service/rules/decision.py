@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from ..chart.facts import Chart
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .assessment import B12Assessment
 from .medicines import DraftFinding
 
@@ -130,7 +130,7 @@ def first_row(rows: tuple[Row[S], ...], situation: S) -> Row[S] | None:
     return next((row for row in rows if row.when(situation)), None)
 
 
-Decide = Callable[[Chart, ClinicalKnowledge, Call], tuple[Decision, ...]]
+Decide = Callable[[Chart, Knowledge, Call], tuple[Decision, ...]]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..chart.facts import Chart, Problem, ProblemCategory
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .dates import add_months
 
 NEUROLOGICAL = frozenset({
@@ -90,7 +90,7 @@ def recorded_b12_deficiency(chart: Chart) -> ProblemFinding:
     return _finding(chart, frozenset({ProblemCategory.B12_DEFICIENCY}))
 
 
-def is_pregnant(chart: Chart, kb: ClinicalKnowledge) -> ProblemFinding:
+def is_pregnant(chart: Chart, kb: Knowledge) -> ProblemFinding:
     """A current pregnancy (§5 pregnancy downgrade, as §7 defines it).
 
     Why: §7 - an active pregnancy condition with onset (else recorded date) within the last
@@ -103,7 +103,7 @@ def is_pregnant(chart: Chart, kb: ClinicalKnowledge) -> ProblemFinding:
     return ProblemFinding(present=bool(found), problems=found)
 
 
-def other_risk_factors(chart: Chart, kb: ClinicalKnowledge) -> RiskFactors:
+def other_risk_factors(chart: Chart, kb: Knowledge) -> RiskFactors:
     """Age over 60 and the risk problems of §4 (001).
 
     Why: "age > 60" is read as "past the 60th birthday" - on the birthday itself, not yet.

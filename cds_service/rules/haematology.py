@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..chart.facts import Analyte, Chart, Interpretation, LabResult
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .labs import known_above, known_below, latest_usable
 
 
@@ -23,7 +23,7 @@ class HaematologicalSigns:
         return self.macrocytosis is not None or self.anaemia is not None
 
 
-def haematological_signs(chart: Chart, kb: ClinicalKnowledge) -> HaematologicalSigns:
+def haematological_signs(chart: Chart, kb: Knowledge) -> HaematologicalSigns:
     """MCV > 100 fL; anaemia by the lab's low flag, else Hb below the sex-specific threshold."""
     t = kb.thresholds
     mcv = latest_usable(chart, Analyte.MCV, kb).latest

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ..chart.facts import Analyte, Chart, Comparator, DataIssue, LabResult
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .dates import add_months
 
 # For same-day duplicates, the value pointing toward deficiency decides (cautious tie-break).
@@ -44,12 +44,12 @@ class LabPick:
         return None
 
 
-def lookback_start(chart: Chart, kb: ClinicalKnowledge) -> date:
+def lookback_start(chart: Chart, kb: Knowledge) -> date:
     """First day inside the lookback window (12 months, B12-RULES.md §2)."""
     return add_months(chart.today, -kb.durations.lab_lookback.months)
 
 
-def mark_stale(result: LabResult, chart: Chart, kb: ClinicalKnowledge) -> LabResult:
+def mark_stale(result: LabResult, chart: Chart, kb: Knowledge) -> LabResult:
     """Return the result with ``STALE`` added when it predates the lookback.
 
     Why: B12-RULES.md §2 - older results give context but must not decide status;
@@ -70,7 +70,7 @@ def _marked(result: LabResult, start: date) -> LabResult:
                      issues=(*r.issues, DataIssue.STALE), source_ref=r.source_ref, code=r.code)
 
 
-def latest_usable(chart: Chart, analyte: Analyte, kb: ClinicalKnowledge) -> LabPick:
+def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge) -> LabPick:
     """Pick the most recent usable result of ``analyte`` within the lookback."""
     start = lookback_start(chart, kb)
     results = [_marked(r, start) for r in chart.labs if r.analyte is analyte]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from ..chart.facts import Comparator, LabResult
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .labs import known_above, known_below
 
 
@@ -55,7 +55,7 @@ def band_of(result: LabResult, low_below: float, normal_above: float) -> Band:
     return Band.INDETERMINATE
 
 
-def total_b12_reading(result: LabResult, kb: ClinicalKnowledge) -> MarkerReading:
+def total_b12_reading(result: LabResult, kb: Knowledge) -> MarkerReading:
     """Band a total B12 (canonical ng/L), honouring the molar thresholds for pmol/L reports.
 
     Why: NICE pairs 180 ng/L with 133 pmol/L, but 133 x 1.355 = 180.2 ng/L. A result the
@@ -80,7 +80,7 @@ def total_b12_reading(result: LabResult, kb: ClinicalKnowledge) -> MarkerReading
     return MarkerReading(result=result, band=band, explanation=explanation, note=note)
 
 
-def active_b12_reading(result: LabResult, kb: ClinicalKnowledge) -> MarkerReading:
+def active_b12_reading(result: LabResult, kb: Knowledge) -> MarkerReading:
     """Band an active B12 (holotranscobalamin, pmol/L): < 25 low, 25-70 indeterminate, > 70 normal."""
     t = kb.thresholds
     low, high = t.b12_active_deficient_below.value, t.b12_active_normal_above.value
@@ -89,7 +89,7 @@ def active_b12_reading(result: LabResult, kb: ClinicalKnowledge) -> MarkerReadin
                          note=_comparator_note(result, band))
 
 
-def mma_reading(result: LabResult, kb: ClinicalKnowledge) -> MmaReading:
+def mma_reading(result: LabResult, kb: Knowledge) -> MmaReading:
     """Is MMA above the lab's upper limit (else the default 0.40 umol/L)? Equal is not above."""
     from_lab = result.reference_high is not None
     limit = result.reference_high if from_lab else kb.thresholds.mma_upper_limit_default.value
@@ -110,7 +110,7 @@ def _at_most(result: LabResult, limit: float) -> bool:
         Comparator.EQ, Comparator.LT, Comparator.LE) and result.value <= limit
 
 
-def _reported_molar(result: LabResult, kb: ClinicalKnowledge) -> bool:
+def _reported_molar(result: LabResult, kb: Knowledge) -> bool:
     return result.code == kb.b12_total_molar_loinc.code or "pmol" in result.reported.lower()
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..chart.facts import Chart, MedicationClass, MedicationUse
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .courses import course_of
 from .dates import add_months, lasted_longer_than
 
@@ -38,7 +38,7 @@ class DraftFinding:
 FolicAcidOrder = DraftFinding  # a draft folic acid order that triggers the folate-trap check
 
 
-def risk_medicines(chart: Chart, kb: ClinicalKnowledge) -> tuple[RiskMedicineUse, ...]:
+def risk_medicines(chart: Chart, kb: Knowledge) -> tuple[RiskMedicineUse, ...]:
     """Every recorded use of a §4 risk medicine, current and past, with its duration.
 
     Why (b12-cds judgement): only *current* use past its duration triggers testing; past
@@ -68,7 +68,7 @@ def _stopped_since(use: MedicationUse, since: date) -> bool:
 
 
 def _risk_use(use: MedicationUse, start: date | None, earlier: tuple[str, ...], chart: Chart,
-              kb: ClinicalKnowledge) -> RiskMedicineUse:
+              kb: Knowledge) -> RiskMedicineUse:
     entry = kb.risk_medicines[use.med_class.value]
     end = min(use.end, chart.today) if use.end else chart.today
     days = (end - start).days if start else None
@@ -86,7 +86,7 @@ def _risk_use(use: MedicationUse, start: date | None, earlier: tuple[str, ...], 
                            past_duration=past, note=note, course_start=start, earlier_refs=earlier)
 
 
-def folic_acid_in_draft_orders(chart: Chart, kb: ClinicalKnowledge,
+def folic_acid_in_draft_orders(chart: Chart, kb: Knowledge,
                                selections: tuple[str, ...] | None = None) -> tuple[FolicAcidOrder, ...]:
     """Draft folic acid at > 0.1 mg/day or an unknown dose.
 
@@ -114,7 +114,7 @@ def folic_acid_in_draft_orders(chart: Chart, kb: ClinicalKnowledge,
     return tuple(orders)
 
 
-def standard_pregnancy_dose(orders: tuple[FolicAcidOrder, ...], kb: ClinicalKnowledge) -> bool:
+def standard_pregnancy_dose(orders: tuple[FolicAcidOrder, ...], kb: Knowledge) -> bool:
     """True when every triggering order is within the 0.4-5 mg/day pregnancy standard (§5).
 
     Why (b12-cds judgement): an unstated dose is not assumed to be the standard one.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..chart.facts import Analyte, Chart, Comparator, DataSet, LabResult, Problem, ProblemCategory
-from ..knowledge.clinical import ClinicalKnowledge
+from ..knowledge import Knowledge
 from .labs import known_below, latest_usable
 
 
@@ -19,7 +19,7 @@ class RenalCaveat:
     notes: tuple[str, ...] = ()
 
 
-def renal_caveat(chart: Chart, kb: ClinicalKnowledge) -> RenalCaveat:
+def renal_caveat(chart: Chart, kb: Knowledge) -> RenalCaveat:
     """eGFR below 30 (most recent usable) or CKD stage 4-5 on the problem list.
 
     Why (b12-cds judgement): the caveat weakens a deficiency call, so it applies only

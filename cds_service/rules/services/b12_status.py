@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...chart.facts import Analyte, Chart
-from ...knowledge.clinical import ClinicalKnowledge
+from ...knowledge import Knowledge
 from ..assessment import B12Assessment, assess
 from ..b12_status import B12StatusCode
 from ..decision import Call, Decision, Labs, Level, Regimen, Row, RuleModule, first_row, register
@@ -86,7 +86,7 @@ def status_decision(a: B12Assessment) -> Decision | None:
     return row.decide(a, a) if row else None
 
 
-def decide(chart: Chart, kb: ClinicalKnowledge, call: Call) -> tuple[Decision, ...]:
+def decide(chart: Chart, kb: Knowledge, call: Call) -> tuple[Decision, ...]:
     """The status card (or silence) plus the pure-motor-neuropathy card when coded."""
     if chart.patient is not None and chart.patient.deceased:
         return ()  # Why: B12-RULES.md §7 - a deceased patient gets no patient-view card at all.

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ...chart.facts import Chart
-from ...knowledge.clinical import ClinicalKnowledge
+from ...knowledge import Knowledge
 from ..assessment import B12Assessment, assess
 from ..b12_status import B12StatusCode
 from ..decision import Call, Decision, Labs, Level, Offer, RemoveDrafts, Row, RuleModule, first_row, register
@@ -57,7 +57,7 @@ TABLE = (
 )
 
 
-def decide(chart: Chart, kb: ClinicalKnowledge, call: Call) -> tuple[Decision, ...]:
+def decide(chart: Chart, kb: Knowledge, call: Call) -> tuple[Decision, ...]:
     """One card when folic acid is being ordered while B12 deficiency is present or not excluded."""
     # Why: §5 - order-select judges only the selected drafts; order-sign judges every draft.
     found = folic_acid_in_draft_orders(chart, kb, call.selections if call.hook == "order-select" else None)
