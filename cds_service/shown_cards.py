@@ -66,6 +66,8 @@ class ShownCards:
 
     #: At most this many calls' rows in one transaction.
     BATCH = 256
+    #: Seconds the writer rests after each transaction, gathering rows (a card is in the table within about this).
+    PAUSE = 0.1
 
     def __init__(self, engine: Engine, *, background: bool = False, max_queued: int = 5000) -> None:
         self._engine = engine
@@ -119,7 +121,12 @@ class ShownCards:
         return self._queue
 
     def _run(self, rows_queue: queue.Queue[list[dict[str, Any]]]) -> None:
-        """The writer: whatever has been queued meanwhile (up to BATCH calls) goes in one transaction."""
+        """The writer: whatever has been queued meanwhile (up to BATCH calls) goes in one transaction.
+
+        Why it pauses after each write: a call that queues rows while the writer waits on the queue wakes
+        it (a thread switch per call, and one transaction per call again); while it pauses, calls queue
+        their rows without waking anyone and the next transaction takes them all.
+        """
         while True:
             batch = [rows_queue.get()]
             while len(batch) < self.BATCH:
@@ -130,6 +137,7 @@ class ShownCards:
             self._write([row for rows in batch for row in rows])
             for _ in batch:
                 rows_queue.task_done()
+            time.sleep(self.PAUSE)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         try:
