@@ -60,13 +60,16 @@ def match_problem_concept(kb: Knowledge, concept: object, prefix: str) -> dict[s
 
 def mentions_family_history(kb: Knowledge, concepts: list[object]) -> bool:
     """True when any of ``concepts`` (a Condition's code and categories) marks a relative's problem."""
+    return any(_family_history(kb, tuple(codings(c)), tuple(concept_texts(c))) for c in concepts)
+
+
+@functools.lru_cache(maxsize=4096)  # per concept as read (codings and words): the same come back every call
+def _family_history(kb: Knowledge, codes: tuple[tuple[str, str, str], ...], texts: tuple[str, ...]) -> bool:
+    """:func:`mentions_family_history` for one concept, given its codings and words."""
     family_codes = _family_codes(kb)
-    for concept in concepts:
-        if any((kb.canonical_system(s), c) in family_codes for s, c, _ in codings(concept)):
-            return True
-        if any(kb.text_context.is_family_history(normalise_text(t)) for t in concept_texts(concept)):
-            return True
-    return False
+    if any((kb.canonical_system(s), c) in family_codes for s, c, _ in codes):
+        return True
+    return any(kb.text_context.is_family_history(normalise_text(t)) for t in texts)
 
 
 @functools.lru_cache(maxsize=8)
