@@ -109,6 +109,7 @@ KIND_TOPICS = {
     "folate-indeterminate": "folate_indeterminate",
     "folate-untested-risk": "folate_not_tested_risk",
     "folate-untested-info": "folate_not_tested",
+    "metformin-b12-check": "metformin_monitoring",
 }
 
 

@@ -1,0 +1,174 @@
+"""metformin-b12-monitoring (order-select): B12 monitoring when long-term metformin is renewed (B12-RULES.md §8).
+
+The table (§8), read top to bottom once a *selected* live draft is metformin and the patient has
+taken metformin for more than 4 months before this order (records on file; the draft never counts).
+The monitoring card is a warning with neurological involvement, else info.
+
+| B12 picture                                                 | card                                   |
+|-------------------------------------------------------------|----------------------------------------|
+| on B12 replacement                                          | none                                   |
+| deficient or indeterminate (12-month lookback), not treated | b12-status's status card, unchanged    |
+| an old deficient or borderline result, nothing newer        | b12-status's status card, unchanged    |
+| no usable B12, active B12 or MMA within the interval        | ``metformin_monitoring`` (info / warning) |
+| tested within the interval and not deficient                | none                                   |
+
+The interval is 36 months, 12 with neurological involvement, macrocytosis or anaemia: service
+parameters (``x-b12cds.parameters`` in hooks/metformin-b12-monitoring.json, each with its source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ...chart.facts import Analyte, Chart, MedicationClass, MedicationUse
+from ...knowledge.clinical import ClinicalKnowledge
+from ..assessment import B12Assessment, assess
+from ..b12_status import B12StatusCode, b12_status
+from ..decision import Call, Decision, Labs, Level, Row, RuleModule, Span, first_row, register
+from ..medicines import DraftFinding, RiskMedicineUse, risk_medicines
+from .b12_status import status_decision
+
+NAME = "metformin_b12_monitoring"
+_CONCERNING = frozenset({B12StatusCode.DEFICIENT, B12StatusCode.INDETERMINATE})
+_MARKERS = frozenset({Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA})
+
+
+class Interval(BaseModel):
+    """A monitoring interval in calendar months, with where it comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    months: int = Field(gt=0)
+    source: str = Field(min_length=1)
+
+
+class Parameters(BaseModel):
+    """``x-b12cds.parameters`` of the service: knowledge it alone uses, each entry with its source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    monitoring_interval: Interval  # no signs: FDA metformin label, B12 every 2-3 years
+    monitoring_interval_with_signs: Interval  # neurological involvement, macrocytosis or anaemia
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the table reads: the assessment, the metformin course, and B12 over the interval."""
+
+    a: B12Assessment
+    course: RiskMedicineUse  # the metformin taken before this order
+    drafts: tuple[MedicationUse, ...]  # the selected metformin drafts
+    signs: bool  # neurological involvement, macrocytosis or anaemia: the shorter interval
+    interval: int  # months
+    over_interval: B12StatusCode  # the B12 status judged over the whole interval
+    ever_measured: bool  # a usable B12, active B12 or MMA of any age (not dated in the future)
+
+    @property
+    def defers(self) -> bool:
+        """b12-status already has a card for this B12 picture: show that one (§8 row 2).
+
+        Why (b12-cds judgement, the cautious branch): a deficient or borderline result without
+        treatment is not "tested and not deficient" even when it is older than the 12-month
+        lookback. patient-view calls an old low result "stale low" and an old borderline one
+        "not tested recently", and asks for a B12 test naming it; this card says the same. A
+        usable result within the lookback that is not deficient stays reassuring on its own.
+        """
+        code = self.a.status.code
+        if code in _CONCERNING:
+            return True
+        return code is B12StatusCode.NOT_TESTED and (
+            self.a.stale_low_b12 is not None or self.over_interval in _CONCERNING)
+
+
+def _level(s: Situation) -> Level:
+    return Level.WARNING if s.a.neuro.present else Level.INFO
+
+
+def _variant(s: Situation) -> str | None:
+    wording = ("signs" if s.signs else "") + ("_never" if not s.ever_measured else "")
+    return wording.strip("_") or None
+
+
+ROWS = (
+    Row("long-term metformin, no usable B12, active B12 or MMA within the interval (36 months; 12 with "
+        "neurological involvement, macrocytosis or anaemia): info, warning with neurological involvement",
+        lambda s: s.over_interval is B12StatusCode.NOT_TESTED and not s.defers,
+        "metformin_monitoring", _level,
+        # Why: §8 "suggest a serum B12 ServiceRequest"; MMA follows an indeterminate result (the card says so).
+        offers=lambda s: (Labs("order_b12", ("b12_total",)),), variant=_variant,
+        suggestions=("order_b12",), variants=("never", "signs", "signs_never")),
+)
+
+
+def selected_metformin(chart: Chart, call: Call) -> tuple[MedicationUse, ...]:
+    """Live metformin drafts among the selected ones (§8: other selected drafts are not its business)."""
+    return tuple(u for u in chart.draft_orders
+                 if u.med_class is MedicationClass.METFORMIN and u.active and u.source_ref in call.selections)
+
+
+def continuing_course(chart: Chart, kb: ClinicalKnowledge) -> RiskMedicineUse | None:
+    """The metformin course this order continues, or None for a new start or a restart.
+
+    Why (§8, reusing §4/§7 as b12-status reads them): ``risk_medicines`` merges renewals into one
+    course and calls it past its duration when it lasted more than 4 months and is current or
+    stopped within the last 12 months; a course that ended earlier is a restart. An active record
+    with no start date counts (the cautious reading b12-status takes; its line on the card says so).
+    """
+    found = [r for r in risk_medicines(chart, kb) if r.use.med_class is MedicationClass.METFORMIN and r.past_duration]
+    found.sort(key=lambda r: (not r.use.active, r.course_start or chart.today))
+    return found[0] if found else None
+
+
+def _over(kb: ClinicalKnowledge, months: int) -> ClinicalKnowledge:
+    """The same knowledge with the lookback widened to the monitoring interval."""
+    lookback = kb.durations.lab_lookback.model_copy(update={"months": months})
+    return kb.model_copy(update={"durations": kb.durations.model_copy(update={"lab_lookback": lookback})})
+
+
+def situation(chart: Chart, kb: ClinicalKnowledge, params: Parameters, course: RiskMedicineUse,
+              drafts: tuple[MedicationUse, ...]) -> Situation:
+    """Assess B12 once, then judge it again over the service's interval.
+
+    Why: the B12 status rules (§3) decide over the interval exactly as they do over the 12-month
+    lookback - newest usable result per marker, comparators, MMA and the renal caveat - so
+    "tested within the interval and not deficient" means what "not deficient" means elsewhere.
+    """
+    a = assess(chart, kb)
+    signs = a.neuro.present or a.haematology.present
+    interval = (params.monitoring_interval_with_signs if signs else params.monitoring_interval).months
+    over = b12_status(chart, _over(kb, interval)).code
+    latest = chart.today + timedelta(days=kb.tolerances.future_result_grace.days)
+    ever = any(r.analyte in _MARKERS and r.usable and r.effective is not None and r.effective <= latest
+               for r in chart.labs)
+    return Situation(a=a, course=course, drafts=drafts, signs=signs, interval=interval, over_interval=over,
+                     ever_measured=ever)
+
+
+def _orders(s: Situation) -> tuple[DraftFinding, ...]:
+    start = s.course.course_start
+    why = f"continues metformin taken since {start}" if start else "continues current metformin (start not recorded)"
+    return tuple(DraftFinding(use=d, reason=why) for d in s.drafts)
+
+
+def decide(chart: Chart, kb: ClinicalKnowledge, call: Call) -> tuple[Decision, ...]:
+    """At most one card: b12-status's own status card, or the metformin monitoring card."""
+    if chart.patient is not None and chart.patient.deceased:
+        return ()  # Why: as b12-status (B12-RULES.md §7): no card on a deceased patient's record.
+    drafts = selected_metformin(chart, call)
+    course = continuing_course(chart, kb) if drafts else None
+    if course is None:
+        return ()  # Why: §8 - no metformin selected, or a new start / restart: no card.
+    s = situation(chart, kb, call.parameters, course, drafts)
+    if s.a.status.code is B12StatusCode.ON_TREATMENT:
+        return ()  # Why: §8 - on B12 replacement: monitoring is the replacement's follow-up, not this card.
+    if s.defers:
+        deferred = status_decision(s.a)
+        return (deferred,) if deferred is not None else ()
+    row = first_row(ROWS, s)
+    facts = {"interval": Span(s.interval)}
+    return (row.decide(s, s.a, orders=_orders(s), facts=facts),) if row else ()
+
+
+RULES = register(RuleModule(name=NAME, decide=decide, rows=ROWS, placeholders={"interval": "12 months"},
+                            parameters=Parameters, uses=("b12_status",)))
