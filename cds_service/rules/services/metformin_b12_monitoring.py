@@ -145,9 +145,14 @@ def situation(chart: Chart, kb: ClinicalKnowledge, params: Parameters, course: R
                      ever_measured=ever)
 
 
-def _orders(s: Situation) -> tuple[DraftFinding, ...]:
-    start = s.course.course_start
-    why = f"continues metformin taken since {start}" if start else "continues current metformin (start not recorded)"
+def _orders(s: Situation, kb: ClinicalKnowledge) -> tuple[DraftFinding, ...]:
+    """The selected drafts, and why each is a continuation (the course itself is under "Values used")."""
+    use = s.course.use
+    if use.active:
+        why = "continues current metformin"
+    else:
+        months = kb.durations.risk_medicine_recent_stop.months
+        why = f"restarts metformin stopped on {use.end or 'an unrecorded date'}, less than {months} months ago"
     return tuple(DraftFinding(use=d, reason=why) for d in s.drafts)
 
 
@@ -167,7 +172,7 @@ def decide(chart: Chart, kb: ClinicalKnowledge, call: Call) -> tuple[Decision, .
         return (deferred,) if deferred is not None else ()
     row = first_row(ROWS, s)
     facts = {"interval": Span(s.interval)}
-    return (row.decide(s, s.a, orders=_orders(s), facts=facts),) if row else ()
+    return (row.decide(s, s.a, orders=_orders(s, kb), facts=facts),) if row else ()
 
 
 RULES = register(RuleModule(name=NAME, decide=decide, rows=ROWS, placeholders={"interval": "12 months"},
