@@ -107,7 +107,8 @@ def test_json_is_the_raw_cds_hooks_response(svc, loaded):
 
 def test_the_draft_orders_of_a_fixture_request_file_can_be_used_as_they_are(svc, loaded):
     request = FIXTURES / "folic_acid_b12_indeterminate" / "folic-acid-safety-select.request.json"
-    result = fire(svc, loaded, "--patient", "fai-patient", "--hook", "order-select", "--order", request, "--json")
+    result = fire(svc, loaded, "--patient", "fai-patient", "--hook", "order-select",
+                  "--service", "folic-acid-safety-select", "--order", request, "--json")
     assert result.exit_code == 0, result.output
     assert [c["indicator"] for c in json.loads(result.stdout)["cards"]] == ["warning"]
     written = load_json(request)["context"]["draftOrders"]["entry"]
@@ -140,7 +141,8 @@ def test_order_select_takes_the_selection_or_else_every_draft(svc, loaded, tmp_p
     for entry in bundle["entry"]:  # one file per order: single resources, not a Bundle
         files += ["--order", str(tmp_path / f"{entry['resource']['id']}.json")]
         Path(files[-1]).write_text(json.dumps(entry["resource"]))
-    base_args = ["--patient", "fns-patient", "--hook", "order-select", "--json", *files]
+    base_args = ["--patient", "fns-patient", "--hook", "order-select", "--service", "folic-acid-safety-select",
+                 "--json", *files]
     statin_only = fire(svc, loaded, *base_args, "--select", "MedicationRequest/fns-draft-statin")
     everything = fire(svc, loaded, *base_args)
     assert json.loads(statin_only.stdout) == {"cards": []}

@@ -34,7 +34,8 @@ def test_every_golden_card_is_on_the_page_grouped_by_service_and_kind():
     assert [g.service for g in groups] == sorted(service.id for service in registered_services())
     assert {kind for g in groups for kind in g.kinds} == {
         "deficient_neuro", "deficient", "indeterminate", "not_tested", "reassess", "pure_motor",
-        "folate_deficient", "folate_indeterminate", "folate_not_tested_risk", "folate_not_tested"}
+        "folate_deficient", "folate_indeterminate", "folate_not_tested_risk", "folate_not_tested",
+        "metformin_monitoring"}
     scenario = json.loads((FIXTURES / "folic_acid_ordered_b12_deficient" / "scenario.json").read_text())
     assert scenario["title"] in page  # the scenario's title and rule, escaped
     assert "triggering folic acid + B12 deficient" in page  # the kind's "when", from docs/services
@@ -72,7 +73,7 @@ def test_the_command_writes_the_page(tmp_path: Path):
     out = tmp_path / "gallery" / "cards.html"
     result = CliRunner().invoke(main, ["gallery", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert f"{len(golden_cards())} cards of 3 services" in result.output
+    assert f"{len(golden_cards())} cards of 4 services" in result.output
     assert out.read_text(encoding="utf-8") == gallery_page()
 
 

@@ -68,5 +68,5 @@ def test_the_monitoring_card_suggests_exactly_a_serum_b12(directory):
         assert resource["code"]["coding"][0] == {"system": "http://loinc.org", "code": "2132-9",
                                                  "display": "Cobalamin (Vitamin B12) [Mass/volume] in Serum or Plasma"}
         assert suggestion["isRecommended"] is True
-        assert "metformin" in card["detail"].lower() and "FDA metformin label" in card["detail"]
+        assert "ADA Standards of Care" in card["detail"] and "Metformin order" in card["detail"]
         assert card["indicator"] == ("warning" if "Neurological:" in card["detail"] else "info")
