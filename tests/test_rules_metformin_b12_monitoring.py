@@ -13,14 +13,14 @@ from helpers import ROOT
 
 from cds_service.chart.facts import Analyte, DataIssue, MedicationClass, Patient
 from cds_service.chart.facts import ProblemCategory as P
-from cds_service.knowledge.clinical import load_clinical_knowledge
+from cds_service.knowledge import load_knowledge
 from cds_service.rules.assessment import assess
 from cds_service.rules.dates import add_months
 from cds_service.rules.decision import Call, Labs, Level, Span
 from cds_service.rules.services.b12_status import status_decision
 from cds_service.rules.services.metformin_b12_monitoring import RULES, Parameters, decide
 
-KB = load_clinical_knowledge()
+KB = load_knowledge()
 HOOK = json.loads((ROOT / "hooks" / "metformin-b12-monitoring.json").read_text(encoding="utf-8"))
 PARAMS = Parameters.model_validate(HOOK["x-b12cds"]["parameters"])
 DRAFT_REF = "MedicationRequest/draft-metformin"

@@ -18,13 +18,14 @@ parameters (``x-b12cds.parameters`` in hooks/metformin-b12-monitoring.json, each
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...chart.facts import Analyte, Chart, MedicationClass, MedicationUse
-from ...knowledge.clinical import ClinicalKnowledge
+from ...knowledge import Knowledge
 from ..assessment import B12Assessment, assess
 from ..b12_status import B12StatusCode, b12_status
 from ..decision import Call, Decision, Labs, Level, Row, RuleModule, Span, first_row, register
@@ -107,7 +108,7 @@ def selected_metformin(chart: Chart, call: Call) -> tuple[MedicationUse, ...]:
                  if u.med_class is MedicationClass.METFORMIN and u.active and u.source_ref in call.selections)
 
 
-def continuing_course(chart: Chart, kb: ClinicalKnowledge) -> RiskMedicineUse | None:
+def continuing_course(chart: Chart, kb: Knowledge) -> RiskMedicineUse | None:
     """The metformin course this order continues, or None for a new start or a restart.
 
     Why (§8, reusing §4/§7 as b12-status reads them): ``risk_medicines`` merges renewals into one
@@ -120,13 +121,16 @@ def continuing_course(chart: Chart, kb: ClinicalKnowledge) -> RiskMedicineUse | 
     return found[0] if found else None
 
 
-def _over(kb: ClinicalKnowledge, months: int) -> ClinicalKnowledge:
-    """The same knowledge with the lookback widened to the monitoring interval."""
+def _over(kb: Knowledge, months: int) -> Knowledge:
+    """The same knowledge with the lab lookback widened to the monitoring interval (a shallow copy)."""
+    wider = copy.copy(kb)
     lookback = kb.durations.lab_lookback.model_copy(update={"months": months})
-    return kb.model_copy(update={"durations": kb.durations.model_copy(update={"lab_lookback": lookback})})
+    wider.durations = kb.durations.model_copy(update={"lab_lookback": lookback})
+    wider.clinical = kb.clinical.model_copy(update={"durations": wider.durations})
+    return wider
 
 
-def situation(chart: Chart, kb: ClinicalKnowledge, params: Parameters, course: RiskMedicineUse,
+def situation(chart: Chart, kb: Knowledge, params: Parameters, course: RiskMedicineUse,
               drafts: tuple[MedicationUse, ...]) -> Situation:
     """Assess B12 once, then judge it again over the service's interval.
 
@@ -145,7 +149,7 @@ def situation(chart: Chart, kb: ClinicalKnowledge, params: Parameters, course: R
                      ever_measured=ever)
 
 
-def _orders(s: Situation, kb: ClinicalKnowledge) -> tuple[DraftFinding, ...]:
+def _orders(s: Situation, kb: Knowledge) -> tuple[DraftFinding, ...]:
     """The selected drafts, and why each is a continuation (the course itself is under "Values used")."""
     use = s.course.use
     if use.active:
@@ -156,7 +160,7 @@ def _orders(s: Situation, kb: ClinicalKnowledge) -> tuple[DraftFinding, ...]:
     return tuple(DraftFinding(use=d, reason=why) for d in s.drafts)
 
 
-def decide(chart: Chart, kb: ClinicalKnowledge, call: Call) -> tuple[Decision, ...]:
+def decide(chart: Chart, kb: Knowledge, call: Call) -> tuple[Decision, ...]:
     """At most one card: b12-status's own status card, or the metformin monitoring card."""
     if chart.patient is not None and chart.patient.deceased:
         return ()  # Why: as b12-status (B12-RULES.md §7): no card on a deceased patient's record.
