@@ -6,11 +6,11 @@ import pytest
 from builders.facts import active, b12, b12_pmol, chart, days_ago, egfr, hydroxocobalamin, lab, med, mma, problem
 
 from cds_service.chart.facts import Analyte, DataIssue, MedicationClass, ProblemCategory, Route
-from cds_service.knowledge.clinical import load_clinical_knowledge
+from cds_service.knowledge import load_knowledge
 from cds_service.rules import B12StatusCode, DeficiencyBasis, b12_status
 from cds_service.rules.b12_status import SEVERITY
 
-KB = load_clinical_knowledge()
+KB = load_knowledge()
 S = B12StatusCode
 
 

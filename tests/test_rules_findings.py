@@ -8,7 +8,7 @@ import pytest
 from builders.facts import TODAY, b12, chart, days_ago, folic_acid_draft, hydroxocobalamin, lab, med, pregnancy, problem
 
 from cds_service.chart.facts import Analyte, DataSet, Interpretation, MedicationClass, ProblemCategory, Route
-from cds_service.knowledge.clinical import load_clinical_knowledge
+from cds_service.knowledge import load_knowledge
 from cds_service.rules import assess
 from cds_service.rules.findings import (
     has_neurological_involvement,
@@ -21,7 +21,7 @@ from cds_service.rules.haematology import haematological_signs
 from cds_service.rules.medicines import folic_acid_in_draft_orders, risk_medicines, standard_pregnancy_dose
 from cds_service.rules.therapy import b12_replacement_in_drafts
 
-KB = load_clinical_knowledge()
+KB = load_knowledge()
 P = ProblemCategory
 
 
@@ -171,7 +171,7 @@ def test_pregnancy_standard_folic_acid_dose(dose, standard):
 
 
 def test_pregnancy_from_the_problem_list():
-    assert is_pregnant(chart(problems=[pregnancy()]), load_clinical_knowledge()).present
+    assert is_pregnant(chart(problems=[pregnancy()]), load_knowledge()).present
 
 
 @pytest.mark.parametrize(("birth", "older"), [(date(1966, 3, 15), False), (date(1966, 3, 14), True)])

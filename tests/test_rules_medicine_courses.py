@@ -11,11 +11,11 @@ from datetime import date, timedelta
 from builders.facts import TODAY, chart, lab, med
 
 from cds_service.chart.facts import Analyte, MedicationClass, Route
-from cds_service.knowledge.clinical import load_clinical_knowledge
+from cds_service.knowledge import load_knowledge
 from cds_service.rules import assess
 from cds_service.rules.medicines import risk_medicines
 
-KB = load_clinical_knowledge()
+KB = load_knowledge()
 GAP = timedelta(days=KB.tolerances.prescription_renewal_gap.days)
 
 

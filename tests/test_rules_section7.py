@@ -29,11 +29,11 @@ from builders.fhir import (
 )
 
 from cds_service.chart.facts import MedicationClass, ProblemCategory, Route
-from cds_service.knowledge.clinical import load_clinical_knowledge
+from cds_service.knowledge import load_knowledge
 from cds_service.rules.assessment import assess
 from cds_service.rules.therapy import counts_as_b12_replacement
 
-KB = load_clinical_knowledge()
+KB = load_knowledge()
 chart = chart_from_fhir
 SIGN, SELECT, STATUS = "folic-acid-safety-sign", "folic-acid-safety-select", "b12-status"
 PATIENT = patient("female", "1990-05-01")
