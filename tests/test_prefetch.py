@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -61,6 +62,27 @@ def test_present_keys_are_used_without_any_fetch(settings):
     assert data.by_key["b12Labs"][0]["id"] == "b12-1"
     assert data.by_key["patient"] == [PATIENT]
     assert data.missing == {}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Only what the data layer declares it needs of a service (``PrefetchNeeds``), nothing of the registry."""
+
+    id: str
+    prefetch: dict[str, str]
+    required_keys: frozenset[str]
+    newest_page_keys: frozenset[str] = frozenset()
+
+
+def test_resolving_needs_only_the_prefetch_needs_of_a_service(settings):
+    needs = Needs("any-service", {"patient": SERVICE.prefetch["patient"], "b12Labs": SERVICE.prefetch["b12Labs"],
+                                  "conditions": SERVICE.prefetch["conditions"]}, frozenset({"patient", "b12Labs"}))
+    body = patient_view_request(prefetch={"patient": PATIENT, "b12Labs": searchset(b12())})
+    data = resolve(needs, call(body), settings)  # conditions: optional, not prefetched, no fhirServer
+    assert data.by_key["b12Labs"][0]["id"] == "b12-1" and data.by_key["patient"] == [PATIENT]
+    assert set(data.missing) == {"conditions"}
+    with pytest.raises(PrefetchUnavailable, match="b12Labs"):
+        resolve(needs, call(patient_view_request(prefetch={"patient": PATIENT})), settings)
 
 
 def test_null_means_no_data_and_is_not_refetched(settings):

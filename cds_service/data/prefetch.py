@@ -23,7 +23,6 @@ import requests
 from ..errors import InvalidRequest, PrefetchUnavailable
 from ..protocol.prefetch_tokens import fill_template
 from ..protocol.request import OrderSignContext, ParsedCall
-from ..registry import ServiceDefinition
 from .allowlist import ForbiddenServer, ServerPolicy
 from .deadline import WATCHDOG, CallGuard
 from .fhir_client import (
@@ -36,6 +35,7 @@ from .fhir_client import (
     search_failed,
 )
 from .medications import unresolved_medication_refs
+from .needs import PrefetchNeeds
 from .observer import FetchObserver, NoObserver, observed
 from .slots import CallSlots, FetchPool, SlotCount
 
@@ -83,7 +83,7 @@ class FetchSettings:
     slots_busy: SlotCount = field(default_factory=SlotCount)  # the executor's threads fetching now
 
 
-def resolve(service: ServiceDefinition, call: ParsedCall, settings: FetchSettings) -> PatientData:
+def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -> PatientData:
     """Resolve every prefetch key of ``service`` for ``call``; raise 412 if required data is missing.
 
     Raise 403 (``ForbiddenServer``) when required data would have to come from a server off the allowlist.
@@ -278,7 +278,7 @@ def _fetch_medications(data: PatientData, fetcher: _Fetcher) -> None:
             data.medications[ref] = medication
 
 
-def _report_sources(observer: FetchObserver, service: ServiceDefinition, data: PatientData,
+def _report_sources(observer: FetchObserver, service: PrefetchNeeds, data: PatientData,
                     failures: dict[str, str]) -> None:
     """Report each key as provided (by the EHR, ``null`` and empty included), fetched or failed."""
     for key in service.prefetch:
@@ -288,7 +288,7 @@ def _report_sources(observer: FetchObserver, service: ServiceDefinition, data: P
             observer.prefetch_key(service.id, "fetched" if data.provenance.get(key) == "fetched" else "provided")
 
 
-def _settle_failures(service: ServiceDefinition, data: PatientData, failures: dict[str, str],
+def _settle_failures(service: PrefetchNeeds, data: PatientData, failures: dict[str, str],
                      refused: ForbiddenServer | None) -> None:
     """Raise 403 when required data would need a server off the allowlist, 412 for other required keys that
     failed; record optional ones as missing."""
