@@ -74,6 +74,7 @@ class Metrics:
         self._resource_types = frozenset({"Medication", *(
             resource_type(query) for service in services for query in service.prefetch.values())})
         self._multiprocess_dir = _multiprocess_dir()
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.registry = registry = CollectorRegistry()
         self.http_requests = Counter("b12cds_http_requests", "HTTP requests by route name, method and status.",
                                      ["endpoint", "method", "status"], registry=registry)
@@ -104,19 +105,19 @@ class Metrics:
     @_never_raises
     def http_request(self, endpoint: str | None, method: str, status: int) -> None:
         """Count one HTTP request by route name (never its path: unknown URLs are 'unmatched')."""
-        self.http_requests.labels(endpoint or "unmatched", _one_of(method, METHODS), str(status)).inc()
+        self._child(self.http_requests, endpoint or "unmatched", _one_of(method, METHODS), str(status)).inc()
 
     @_never_raises
     def hook_call(self, service_id: str | None, status: int, seconds: float,
                   cards: Sequence[Mapping[str, Any]] | None) -> None:
         """Count one hook call, its time and the cards it returned."""
         service = _one_of(service_id, self._services)
-        self.hook_calls.labels(service, str(status)).inc()
-        self.hook_call_duration.labels(service).observe(seconds)
+        self._child(self.hook_calls, service, str(status)).inc()
+        self._child(self.hook_call_duration, service).observe(seconds)
         for card in cards or ():
             kind = ((card.get("source") or {}).get("topic") or {}).get("code")
-            self.cards.labels(service, _one_of(card.get("indicator"), INDICATORS),
-                              _one_of(kind, self._card_kinds)).inc()
+            self._child(self.cards, service, _one_of(card.get("indicator"), INDICATORS),
+                        _one_of(kind, self._card_kinds)).inc()
 
     @_never_raises
     def suppressed(self, service_id: str, kinds: Iterable[str]) -> None:
@@ -145,12 +146,21 @@ class Metrics:
     @_never_raises
     def prefetch_key(self, service_id: str, source: str) -> None:
         """Count where one prefetch key's data came from (the data layer's ``FetchObserver``)."""
-        self.prefetch_keys.labels(_one_of(service_id, self._services), _one_of(source, SOURCES)).inc()
+        self._child(self.prefetch_keys, _one_of(service_id, self._services), _one_of(source, SOURCES)).inc()
 
     @_never_raises
     def fetch_slots(self, busy: int) -> None:
         """Record how many of this worker's fetch slots are fetching now (the data layer's ``FetchObserver``)."""
         self.fetch_slots_busy.set(busy)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """The metric's child for these label values, remembered: ``labels()`` checks and locks on every use,
+        a dozen times a call. The label values are the few fixed at start-up, so this stays small."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def exposition(self) -> tuple[bytes, str]:
         """Return every metric in the Prometheus text format (all workers added up), and its content type."""
