@@ -81,8 +81,8 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
         "worker_class": worker_class, "worker_connections": worker_connections, "accesslog": "-", "errorlog": "-",
         # never log query strings or tokens: method, path, status, size, duration only
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
-        # connections opened before the fork must not be shared by the workers
-        "post_fork": lambda _server, _worker: _worker_database(app.extensions["b12cds"].store.engine),
+        # connections opened before the fork must not be shared by the workers; then the worker warms its copy
+        "post_fork": lambda _server, _worker: _worker_ready(app, default_fixtures_dir()),
         # a dead worker's counts stay (counters only add up); only its live-gauge files must go
         "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
     }
@@ -150,6 +150,14 @@ def _draft_orders(hook: str, bundle: Path, in_bundle: list[dict[str, Any]],
         raise click.ClickException(f"{hook}: no draft orders found in {where}; pass --draft-orders FILE "
                                    f"({ORDER_FILE_KINDS})")
     return drafts
+
+
+def _worker_ready(app: Any, fixtures: Path) -> None:
+    """In a new worker, before it serves: its own database connection, then the warm-up again (``warm_worker``)."""
+    from .warmup import warm_worker
+
+    _worker_database(app.extensions["b12cds"].store.engine)
+    warm_worker(app, fixtures)
 
 
 def _worker_database(engine: Any) -> None:

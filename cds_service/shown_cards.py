@@ -95,6 +95,11 @@ class ShownCards:
         except queue.Full:
             self._failed(f"more than {self._max_queued} calls' cards wait for the database")
 
+    def start(self) -> None:
+        """Start this process's writer now (a new worker, before it serves), not on the first call."""
+        if self._background:
+            self._writer_queue()
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every row queued so far is written (or ``timeout`` seconds); True when all are."""
         q = self._queue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import shutil
+import threading
 
 import pytest
 import responses
@@ -40,3 +41,22 @@ def test_a_broken_fixture_is_logged_and_start_up_goes_on(runtime, tmp_path, capl
     shutil.copytree(FIXTURES / "deficient_with_neuropathy", tmp_path / "fixtures" / "zz_good")
     assert warm_up(runtime, tmp_path / "fixtures") == 2  # both folic-acid services from zz_good; b12-status broken
     assert "warm-up: b12-status could not be evaluated (broken)" in caplog.text
+
+
+@responses.activate
+def test_a_new_worker_warms_its_copy_without_counting_or_recording(tmp_path):
+    from cds_service.warmup import warm_worker
+
+    app = create_app({"AUTH_REQUIRED": False, "FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path}/fb.sqlite3",
+                      "CLOCK": lambda: FIXED_NOW})
+    runtime = app.extensions["b12cds"]
+    before = runtime.metrics.exposition()[0]
+    try:
+        assert warm_worker(app, FIXTURES) == len(list(runtime.registry))
+    finally:
+        gc.unfreeze()
+    assert runtime.metrics.exposition()[0] == before and len(responses.calls) == 0
+    assert runtime.shown.flush()
+    with runtime.store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM cds_cards_shown").scalar() == 0
+    assert any(thread.name == "b12cds-shown-cards" for thread in threading.enumerate())  # the writer runs
