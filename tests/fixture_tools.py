@@ -112,7 +112,9 @@ def regenerate() -> None:
             f"/cds-services/{fixture.service}", json=request)
         if response.status_code != 200:
             raise SystemExit(f"{fixture.test_id}: HTTP {response.status_code} {response.get_data(as_text=True)}")
-        fixture.response_path.write_text(json.dumps(response.get_json(), indent=2, ensure_ascii=False) + "\n")
+        # Keys sorted: the service no longer sorts them, and stable goldens diff only where cards change.
+        golden = json.dumps(response.get_json(), indent=2, ensure_ascii=False, sort_keys=True)
+        fixture.response_path.write_text(golden + "\n")
         print(f"{fixture.test_id}: {[c['indicator'] for c in response.get_json()['cards']]}")
 
 

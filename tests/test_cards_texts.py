@@ -130,3 +130,11 @@ def test_card_context_is_frozen():
     ctx = CardContext("s", "patient-view", "p", None, None, (), {}, lambda: "u")
     with pytest.raises(AttributeError):
         ctx.patient_id = "q"  # type: ignore[misc]
+
+
+def test_a_kind_may_name_its_own_card_source_from_the_guidelines():
+    texts = copy.deepcopy(_block("metformin-b12-monitoring")["cards"])
+    assert texts["kinds"]["metformin_monitoring"]["cardSource"]["guideline"] == "fda_metformin_label"
+    texts["kinds"]["metformin_monitoring"]["cardSource"]["guideline"] = "nowhere"
+    with pytest.raises(ValueError, match=r"kinds.metformin_monitoring.cardSource.guideline: 'nowhere'"):
+        validate_card_texts("metformin_b12_monitoring", texts)

@@ -62,14 +62,15 @@ def make_card(ctx: CardContext, texts: CardTexts, kb: Knowledge, kind: str, indi
     body = wording.detail if wording and wording.detail else text.detail
     reasons = [code for code in text.override_reasons
                if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies]
-    source_guideline = kb.guidelines[texts.source.guideline]
+    source = text.card_source or texts.source
+    source_guideline = kb.guidelines[source.guideline]
     suggestions = suggestions or []
     return Card(
         uuid=ctx.new_uuid(),
         summary=summary.format(**values),
         detail=detail.tidy(body.format(**values)),
         indicator=indicator,
-        source=Source(label=texts.source.label, url=source_guideline.url,
+        source=Source(label=source.label, url=source_guideline.url,
                       topic=topic(kind, wording.source if wording else text.source)),
         suggestions=suggestions,
         selectionBehavior=selection if suggestions else None,

@@ -49,6 +49,8 @@ class KindText(_Text):
     override_reasons: tuple[str, ...] = Field(min_length=1, alias="overrideReasons")
     source: str = Field(min_length=1)
     variants: dict[str, VariantText] = {}
+    # The card's source when it is not the service's (a kind resting on another guideline).
+    card_source: SourceText | None = Field(None, alias="cardSource")
 
 
 class SuggestionText(_Text):
@@ -123,6 +125,9 @@ class _Fields:
 
 
 def _check_kind(where: str, kind: KindText, texts: CardTexts, kb: Knowledge, fields: _Fields) -> None:
+    if kind.card_source is not None and kind.card_source.guideline not in kb.guidelines:
+        raise ValueError(f"{where}.cardSource.guideline: {kind.card_source.guideline!r} is not a guideline "
+                         "in clinical.json")
     for link in kind.links:
         if link not in kb.guidelines:
             raise ValueError(f"{where}.links: {link!r} is not a guideline in clinical.json")

@@ -76,15 +76,19 @@ class B12Status:
         return tuple(p.stale_latest for p in self.picks if p.stale_latest is not None)
 
 
-def b12_status(chart: Chart, kb: Knowledge | None = None) -> B12Status:
-    """Decide B12 status in the §3 order: on treatment, deficient, indeterminate, not deficient, untested."""
+def b12_status(chart: Chart, kb: Knowledge | None = None, *, lookback_months: int | None = None) -> B12Status:
+    """Decide B12 status in the §3 order: on treatment, deficient, indeterminate, not deficient, untested.
+
+    ``lookback_months`` judges over a rule's own window (a monitoring interval) instead of §2's 12 months.
+    """
     kb = kb or load_knowledge()
-    picks = tuple(latest_usable(chart, a, kb) for a in (Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA))
+    window = {"lookback_months": lookback_months}
+    picks = tuple(latest_usable(chart, a, kb, **window) for a in (Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA))
     total_pick, active_pick, mma_pick = picks
     total = total_b12_reading(total_pick.latest, kb) if total_pick.latest else None
     active = active_b12_reading(active_pick.latest, kb) if active_pick.latest else None
     mma = mma_reading(mma_pick.latest, kb) if mma_pick.latest else None
-    renal = renal_caveat(chart, kb)
+    renal = renal_caveat(chart, kb, **window)
     therapy = active_b12_replacement(chart, kb)
     base = {"total": total, "active": active, "mma": mma, "renal": renal, "therapy": therapy, "picks": picks}
 

@@ -44,9 +44,9 @@ class LabPick:
         return None
 
 
-def lookback_start(chart: Chart, kb: Knowledge) -> date:
-    """First day inside the lookback window (12 months, B12-RULES.md §2)."""
-    return add_months(chart.today, -kb.durations.lab_lookback.months)
+def lookback_start(chart: Chart, kb: Knowledge, months: int | None = None) -> date:
+    """First day inside the lookback window (12 months, B12-RULES.md §2, unless a rule names its own)."""
+    return add_months(chart.today, -(months or kb.durations.lab_lookback.months))
 
 
 def mark_stale(result: LabResult, chart: Chart, kb: Knowledge) -> LabResult:
@@ -70,9 +70,10 @@ def _marked(result: LabResult, start: date) -> LabResult:
                      issues=(*r.issues, DataIssue.STALE), source_ref=r.source_ref, code=r.code)
 
 
-def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge) -> LabPick:
-    """Pick the most recent usable result of ``analyte`` within the lookback."""
-    start = lookback_start(chart, kb)
+def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_months: int | None = None) -> LabPick:
+    """Pick the most recent usable result of ``analyte`` within the lookback (``lookback_months``: a
+    rule's own window, e.g. a monitoring interval; the knowledge's 12 months otherwise)."""
+    start = lookback_start(chart, kb, lookback_months)
     results = [_marked(r, start) for r in chart.labs if r.analyte is analyte]
     notes: list[str] = []
     usable: list[LabResult] = []

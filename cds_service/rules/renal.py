@@ -19,7 +19,7 @@ class RenalCaveat:
     notes: tuple[str, ...] = ()
 
 
-def renal_caveat(chart: Chart, kb: Knowledge) -> RenalCaveat:
+def renal_caveat(chart: Chart, kb: Knowledge, *, lookback_months: int | None = None) -> RenalCaveat:
     """eGFR below 30 (most recent usable) or CKD stage 4-5 on the problem list.
 
     Why (b12-cds judgement): the caveat weakens a deficiency call, so it applies only
@@ -27,7 +27,7 @@ def renal_caveat(chart: Chart, kb: Knowledge) -> RenalCaveat:
     renal data set is said, not assumed.
     """
     limit = kb.thresholds.egfr_renal_caveat_below.value
-    egfr = latest_usable(chart, Analyte.EGFR, kb).latest
+    egfr = latest_usable(chart, Analyte.EGFR, kb, lookback_months=lookback_months).latest
     ckd = tuple(p for p in chart.problems if p.category is ProblemCategory.CKD_STAGE_4_5 and p.active)
     low_egfr = egfr is not None and known_below(egfr, limit)
     notes: list[str] = []

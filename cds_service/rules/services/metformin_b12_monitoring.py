@@ -18,7 +18,6 @@ parameters (``x-b12cds.parameters`` in hooks/metformin-b12-monitoring.json, each
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -121,15 +120,6 @@ def continuing_course(chart: Chart, kb: Knowledge) -> RiskMedicineUse | None:
     return found[0] if found else None
 
 
-def _over(kb: Knowledge, months: int) -> Knowledge:
-    """The same knowledge with the lab lookback widened to the monitoring interval (a shallow copy)."""
-    wider = copy.copy(kb)
-    lookback = kb.durations.lab_lookback.model_copy(update={"months": months})
-    wider.durations = kb.durations.model_copy(update={"lab_lookback": lookback})
-    wider.clinical = kb.clinical.model_copy(update={"durations": wider.durations})
-    return wider
-
-
 def situation(chart: Chart, kb: Knowledge, params: Parameters, course: RiskMedicineUse,
               drafts: tuple[MedicationUse, ...]) -> Situation:
     """Assess B12 once, then judge it again over the service's interval.
@@ -141,7 +131,7 @@ def situation(chart: Chart, kb: Knowledge, params: Parameters, course: RiskMedic
     a = assess(chart, kb)
     signs = a.neuro.present or a.haematology.present
     interval = (params.monitoring_interval_with_signs if signs else params.monitoring_interval).months
-    over = b12_status(chart, _over(kb, interval)).code
+    over = b12_status(chart, kb, lookback_months=interval).code
     latest = chart.today + timedelta(days=kb.tolerances.future_result_grace.days)
     ever = any(r.analyte in _MARKERS and r.usable and r.effective is not None and r.effective <= latest
                for r in chart.labs)
