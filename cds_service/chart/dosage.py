@@ -44,11 +44,28 @@ def read_route(lines: list[JSON], kb: Knowledge) -> Route:
 
 def _route_word(text: str, words: dict[str, str]) -> str | None:
     """Return the route group of the first whole route word in ``text`` ("IM" -> intramuscular)."""
+    if not text:
+        return None
     text = normalise_text(text)
-    for word in sorted(words, key=len, reverse=True):
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text):
-            return words[word]
+    for pattern, group in _route_patterns(words):
+        if pattern.search(text):
+            return group
     return None
+
+
+def _route_patterns(words: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
+    """The route words' patterns, longest word first, compiled once per knowledge (not per dosage line)."""
+    kept = _ROUTE_PATTERNS.get(id(words))
+    if kept is None or kept[0] is not words:  # the dict itself is kept, so its id is never reused meanwhile
+        if len(_ROUTE_PATTERNS) >= 16:
+            _ROUTE_PATTERNS.clear()
+        kept = words, [(re.compile(rf"(?<!\w){re.escape(word)}(?!\w)"), words[word])
+                       for word in sorted(words, key=len, reverse=True)]
+        _ROUTE_PATTERNS[id(words)] = kept
+    return kept[1]
+
+
+_ROUTE_PATTERNS: dict[int, tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]] = {}
 
 
 def schedule_bound(lines: list[JSON], key: str) -> date | None:

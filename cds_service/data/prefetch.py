@@ -94,8 +94,9 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
     failures: dict[str, str] = {}
     pending: dict[str, Future[Any]] = {}
     reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
+    context = dict(call.context)
     for key, template in service.prefetch.items():
-        query = fill_template(template, dict(call.context))
+        query = fill_template(template, context)
         if READ_QUERY.match(query):
             reads.add(key)
         if key in provided:

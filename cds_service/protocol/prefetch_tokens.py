@@ -6,6 +6,7 @@ not prefetch (``data/prefetch.py``), and ``b12-cds fire`` fills them as an EHR w
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -34,15 +35,26 @@ def fill_template(template: str, context: Mapping[str, object]) -> str:
     'Practitioner/7'
     """
     user_type, _, user_id = str(context.get("userId") or "").partition("/")
-
-    def value(match: re.Match[str]) -> str:
-        token = match.group(1)
+    pieces = _pieces(template)
+    filled = list(pieces)
+    for index in range(1, len(pieces), 2):  # literal text, token, literal text, ... (TOKEN.split)
+        token = pieces[index]
         found: object = None
         if token in USER_TOKENS:
             found = user_id if token == f"user{user_type}Id" else None
         elif token.startswith("context."):
             found = context.get(token.removeprefix("context."))
         # why: an unfillable token becomes empty (the search then finds nothing), never the word "None"
-        return quote(found, safe=KEEP) if isinstance(found, str) else ""
+        filled[index] = _quoted(found) if isinstance(found, str) else ""
+    return "".join(filled)
 
-    return TOKEN.sub(value, template)
+
+@functools.lru_cache(maxsize=256)
+def _pieces(template: str) -> tuple[str, ...]:
+    """A template cut at its tokens once: the service fills the same few templates on every call."""
+    return tuple(TOKEN.split(template))
+
+
+@functools.lru_cache(maxsize=1024)  # a call fills several tokens with the same patient id; bounded
+def _quoted(value: str) -> str:
+    return quote(value, safe=KEEP)
