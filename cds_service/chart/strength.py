@@ -36,9 +36,16 @@ def named_strength(kb: Knowledge, product: Product) -> Strength | None:
     >>> named_strength(load_knowledge(), Product({}, ("folic acid 0.4 mg / iron 200 mg",))) is None
     True
     """
+    found = _named_strength(kb, product.texts)
+    return (found[0], list(found[1])) if found else None
+
+
+@functools.lru_cache(maxsize=1024)  # per product name: the same few drugs come back on every call; bounded
+def _named_strength(kb: Knowledge, texts: tuple[str, ...]) -> tuple[float, tuple[Unit, ...]] | None:
+    """:func:`named_strength` of a product's words (all that it reads), remembered."""
     pattern = _pattern(tuple(kb.dosing.doseMassToMg))
     found: set[float] = set()
-    for text in product.texts:
+    for text in texts:
         for match in pattern.finditer(normalise_text(text)):
             multiplier = unit_multiplier([Unit(match.group(2), False)], kb.dose_units)
             if match.group(3) or multiplier is None:
@@ -46,5 +53,4 @@ def named_strength(kb: Knowledge, product: Product) -> Strength | None:
             found.add(round(float(match.group(1).replace(",", "")) * multiplier, 9))
     if len(found) != 1:
         return None
-    count_units = [Unit(u, False) for u in kb.dosing.countUnits.units]
-    return found.pop(), count_units
+    return found.pop(), tuple(Unit(u, False) for u in kb.dosing.countUnits.units)
