@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Any
 
 import pytest
 from helpers import FHIR_BASE, FIXED_NOW, counting_uuids
+from postgres_server import PostgresServer, admin, running_postgres, start_or_give_up
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 
 from cds_service import create_app
 
@@ -86,3 +90,56 @@ def loaded_fhir_server(fhir_server: str) -> str:
     result = invoke("load-fixtures", "--fhir-base", fhir_server, "--token", BEARER, "--keep-dates")
     assert result.exit_code == 0, result.output
     return fhir_server
+
+
+# PostgreSQL (tests/postgres_server.py): one server for the whole session, shared by every module that
+# uses these fixtures; each test gets a database of its own.
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with running_postgres(start_or_give_up()) as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's server; dropped afterwards (open connections too)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin(postgres) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.url(name)
+    with admin(postgres) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_config(app_config: dict[str, Any], database_url: str) -> dict[str, Any]:
+    return {**app_config, "FEEDBACK_DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def engines() -> Iterator[list[Engine]]:
+    """Engines to close at the end of the test (psycopg warns about connections left open)."""
+    created: list[Engine] = []
+    yield created
+    for engine in created:
+        engine.dispose()
+
+
+@pytest.fixture
+def make_app(engines: list[Engine]):
+    """create_app, with the app's database engine closed after the test."""
+    def make(config: dict[str, Any]):
+        app = create_app(config)
+        engines.append(app.extensions["b12cds"].store.engine)
+        return app
+    return make
+
+
+@pytest.fixture
+def make_engine(engines: list[Engine]):
+    def make(url: str) -> Engine:
+        engines.append(create_engine(url))
+        return engines[-1]
+    return make

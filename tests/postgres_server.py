@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 from fhir_server import free_port
 
 #: Debian's layout (postgresql-NN), then whatever initdb is on PATH.
@@ -143,3 +144,19 @@ def _wait_until_ready(server: PostgresServer, seconds: float) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"postgres not ready within {seconds} s:\n{server.log.read_text()[-3000:]}") from exc
             time.sleep(0.1)
+
+
+def start_or_give_up() -> Path:
+    """The PostgreSQL binaries, or a skip (developer machine) / failure (CI) saying how to get them."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = ("PostgreSQL server binaries (initdb, postgres) not found: "
+                   "`apt-get install postgresql` (.ci/run does this)")
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return bin_dir
+
+
+def admin(server: PostgresServer) -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="postgres", autocommit=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from report_data import generate
-from test_postgres import database_url, engines, make_app, pg_config, postgres  # noqa: F401  (server fixtures)
 from test_repeats import KEY, feedback, select_card, sign_cards
 from test_report import check_known_rates
 
 from cds_service.feedback_store import FeedbackStore
 
 
-def test_known_rates_on_postgresql(database_url):  # noqa: F811  (the fixture imported above)
+def test_known_rates_on_postgresql(database_url):
     store = FeedbackStore.from_url(database_url)
     try:
         generate(store)
@@ -19,7 +18,7 @@ def test_known_rates_on_postgresql(database_url):  # noqa: F811  (the fixture im
         store.engine.dispose()
 
 
-def test_overridden_at_select_on_one_instance_is_suppressed_at_sign_on_another(pg_config, make_app):  # noqa: F811
+def test_overridden_at_select_on_one_instance_is_suppressed_at_sign_on_another(pg_config, make_app):
     first, second = (make_app({**pg_config, "SUPPRESSION_KEY": KEY}) for _ in range(2))
     card = select_card(first.test_client())
     assert len(sign_cards(second.test_client())) == 1  # not overridden yet: shown

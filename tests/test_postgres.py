@@ -8,26 +8,20 @@ machine and fail in CI (CI=true), where .ci/run installs them.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import post_overlapping_feedback
-from postgres_server import PostgresServer, find_bin_dir, running_postgres
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
+from postgres_server import running_postgres, start_or_give_up
 
-from cds_service import create_app
 from cds_service.feedback_store import FeedbackStore
 from cds_service.security import sql_replay
 from cds_service.security.sql_replay import SqlReplayCache
@@ -37,71 +31,6 @@ PUBLIC = "https://cds.example.org"
 ISS = "https://ehr.example.org"
 KEY = ec.generate_private_key(ec.SECP384R1())
 THREADS = 8
-
-
-def start_or_give_up() -> Path:
-    """The PostgreSQL binaries, or a skip (developer machine) / failure (CI) saying how to get them."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        message = ("PostgreSQL server binaries (initdb, postgres) not found: "
-                   "`apt-get install postgresql` (.ci/run does this)")
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return bin_dir
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres(start_or_give_up()) as server:
-        yield server
-
-
-@pytest.fixture
-def database_url(postgres: PostgresServer) -> Iterator[str]:
-    """A fresh, empty database on the session's server; dropped afterwards (open connections too)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin(postgres) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield postgres.url(name)
-    with admin(postgres) as connection:
-        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def admin(server: PostgresServer) -> psycopg.Connection:
-    return psycopg.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="postgres", autocommit=True)
-
-
-@pytest.fixture
-def pg_config(app_config: dict[str, Any], database_url: str) -> dict[str, Any]:
-    return {**app_config, "FEEDBACK_DATABASE_URL": database_url}
-
-
-@pytest.fixture
-def engines() -> Iterator[list[Engine]]:
-    """Engines to close at the end of the test (psycopg warns about connections left open)."""
-    created: list[Engine] = []
-    yield created
-    for engine in created:
-        engine.dispose()
-
-
-@pytest.fixture
-def make_app(engines: list[Engine]):
-    """create_app, with the app's database engine closed after the test."""
-    def make(config: dict[str, Any]):
-        app = create_app(config)
-        engines.append(app.extensions["b12cds"].store.engine)
-        return app
-    return make
-
-
-@pytest.fixture
-def make_engine(engines: list[Engine]):
-    def make(url: str) -> Engine:
-        engines.append(create_engine(url))
-        return engines[-1]
-    return make
 
 
 def item(card: str = CARD, **fields: Any) -> dict[str, Any]:
