@@ -171,3 +171,35 @@ def test_the_table_declares_every_wording_and_suggestion_it_can_give():
     assert RULES.kinds["metformin_monitoring"] == ("never", "signs", "signs_never")
     assert "order_b12" in RULES.suggestions
     assert RULES.uses == ("b12_status",)
+
+
+def _completed(start: date, ref: str):
+    """A past prescription as repeat-prescribing EHRs send it: completed, authored date only, no end."""
+    return on_metformin(start, active=False, ref=ref)
+
+
+def test_renewing_a_chain_of_completed_prescriptions_without_end_dates_is_a_continuation():
+    chain = tuple(_completed(days_ago(90 * i), f"MedicationRequest/old-{i}") for i in range(1, 9))
+    _, (d,) = run(meds=chain)
+    assert (d.kind, d.level, d.variant) == ("metformin_monitoring", Level.INFO, "never")
+    assert d.orders[0].reason.startswith(f"renews metformin taken since {days_ago(720)}")
+
+
+def test_a_completed_prescription_long_ago_without_an_end_is_a_restart():
+    assert run(meds=(_completed(days_ago(400), "MedicationRequest/old"),))[1] == ()
+
+
+def test_a_completed_chain_of_under_four_months_is_a_new_course():
+    chain = (_completed(days_ago(60), "MedicationRequest/a"), _completed(days_ago(100), "MedicationRequest/b"))
+    assert run(meds=chain)[1] == ()
+
+
+@pytest.mark.parametrize("labs", [(), (b12(150, on=days_ago(50)),)])
+def test_b12_replacement_in_the_same_draft_orders_is_silent(labs):
+    drafts = (draft(), hydroxocobalamin(draft=True))
+    assert run(labs=labs, drafts=drafts)[1] == ()
+
+
+def test_the_draft_on_file_under_its_own_id_is_not_earlier_use():
+    itself = on_metformin(days_ago(240), ref=DRAFT_REF)
+    assert run(meds=(itself,))[1] == ()

@@ -18,8 +18,9 @@ parameters (``x-b12cds.parameters`` in hooks/metformin-b12-monitoring.json, each
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,8 +28,11 @@ from ...chart.facts import Analyte, Chart, MedicationClass, MedicationUse
 from ...knowledge import Knowledge
 from ..assessment import B12Assessment, assess
 from ..b12_status import B12StatusCode, b12_status
+from ..courses import course_of
+from ..dates import lasted_longer_than
 from ..decision import Call, Decision, Labs, Level, Row, RuleModule, Span, first_row, register
 from ..medicines import DraftFinding, RiskMedicineUse, risk_medicines
+from ..therapy import b12_replacement_in_drafts
 from .b12_status import status_decision
 
 NAME = "metformin_b12_monitoring"
@@ -107,7 +111,8 @@ def selected_metformin(chart: Chart, call: Call) -> tuple[MedicationUse, ...]:
                  if u.med_class is MedicationClass.METFORMIN and u.active and u.source_ref in call.selections)
 
 
-def continuing_course(chart: Chart, kb: Knowledge) -> RiskMedicineUse | None:
+def continuing_course(chart: Chart, kb: Knowledge,
+                      drafts: tuple[MedicationUse, ...] = ()) -> RiskMedicineUse | None:
     """The metformin course this order continues, or None for a new start or a restart.
 
     Why (§8, reusing §4/§7 as b12-status reads them): ``risk_medicines`` merges renewals into one
@@ -115,9 +120,37 @@ def continuing_course(chart: Chart, kb: Knowledge) -> RiskMedicineUse | None:
     stopped within the last 12 months; a course that ended earlier is a restart. An active record
     with no start date counts (the cautious reading b12-status takes; its line on the card says so).
     """
+    # Why: a record on file with a selected draft's id is that order itself, never earlier use.
+    refs = {d.source_ref for d in drafts if d.source_ref}
+    chart = dataclasses.replace(chart, medications=tuple(u for u in chart.medications if u.source_ref not in refs))
     found = [r for r in risk_medicines(chart, kb) if r.use.med_class is MedicationClass.METFORMIN and r.past_duration]
     found.sort(key=lambda r: (not r.use.active, r.course_start or chart.today))
-    return found[0] if found else None
+    return found[0] if found else renewed_course(chart, kb)
+
+
+def renewed_course(chart: Chart, kb: Knowledge) -> RiskMedicineUse | None:
+    """The course this order renews when every earlier record has run out without an end date.
+
+    Why (b12-cds judgement, found in review): repeat-prescribing EHRs mark each past prescription
+    completed with only its authored date; the usual renewal is the GP renewing the last one. The
+    draft (dated today) is chained backwards over the records on file with the renewal gap
+    (``courses.course_of``, as b12-status dates courses); more than 4 months of chained use is a
+    continuation. A chain that does not reach today is a restart: no card.
+    """
+    records = [u for u in chart.medications if u.med_class is MedicationClass.METFORMIN and not u.is_draft]
+    if not records:
+        return None
+    order = MedicationUse(med_class=MedicationClass.METFORMIN, ingredient="metformin", display="metformin",
+                          route=records[0].route, daily_dose_mg=None, start=chart.today, end=None, active=True)
+    course = course_of(order, records, gap_days=kb.tolerances.prescription_renewal_gap.days, today=chart.today)
+    entry = kb.risk_medicines[MedicationClass.METFORMIN.value]
+    if course.start is None or not course.earlier_refs or entry.min_months is None or not lasted_longer_than(
+            course.start, chart.today, entry.min_months):
+        return None
+    last = max((u for u in records if u.source_ref in course.earlier_refs), key=lambda u: u.start or date.min)
+    return RiskMedicineUse(use=last, label=entry.label, min_months=entry.min_months,
+                           days_taken=(chart.today - course.start).days, past_duration=True,
+                           course_start=course.start, earlier_refs=course.earlier_refs)
 
 
 def situation(chart: Chart, kb: Knowledge, params: Parameters, course: RiskMedicineUse,
@@ -144,6 +177,8 @@ def _orders(s: Situation, kb: Knowledge) -> tuple[DraftFinding, ...]:
     use = s.course.use
     if use.active:
         why = "continues current metformin"
+    elif use.end is None:
+        why = f"renews metformin taken since {s.course.course_start}, last prescribed on {use.start}"
     else:
         months = kb.durations.risk_medicine_recent_stop.months
         why = f"restarts metformin stopped on {use.end or 'an unrecorded date'}, less than {months} months ago"
@@ -155,7 +190,11 @@ def decide(chart: Chart, kb: Knowledge, call: Call) -> tuple[Decision, ...]:
     if chart.patient is not None and chart.patient.deceased:
         return ()  # Why: as b12-status (B12-RULES.md §7): no card on a deceased patient's record.
     drafts = selected_metformin(chart, call)
-    course = continuing_course(chart, kb) if drafts else None
+    if drafts and b12_replacement_in_drafts(chart.draft_orders, kb):
+        # Why (as folic-acid-safety, B12-RULES.md §7): B12 replacement in this order session is
+        # B12 therapy; offering a test or a second regimen would be noise or a double order.
+        return ()
+    course = continuing_course(chart, kb, drafts) if drafts else None
     if course is None:
         return ()  # Why: §8 - no metformin selected, or a new start / restart: no card.
     s = situation(chart, kb, call.parameters, course, drafts)
