@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from ..knowledge import Knowledge
@@ -29,21 +30,55 @@ def topic(kind: str, source: str) -> Coding:
     return Coding(system=TOPIC_SYSTEM, code=kind, display=f"{kind.replace('_', ' ')}: {source.split(';')[0]}")
 
 
-def sections(a: B12Assessment, kb: Knowledge, **extra: str) -> dict[str, str]:
-    """Every detail placeholder filled from the assessment (unused ones are simply ignored)."""
-    values = {
-        "decision": a.status.reason, "values": detail.values(a, kb), "context": detail.context(a, kb),
-        "notes": detail.notes(a, kb), "renal": detail.renal(a), "next_test": detail.next_test(a),
-        "damage_months": str(kb.durations.untreated_permanent_damage.months),
-        "reassess_months": str(kb.durations.on_treatment_reassessment.months),
-        "lookback_months": str(kb.durations.lab_lookback.months), "regimen": "", "orders": "", "optional_test": "",
-    }
-    values.update(extra)
-    return values
+class Sections(dict[str, str]):
+    """Detail placeholders, each computed only when a text uses it (``str.format_map`` asks for it).
+
+    Why lazy: a card's text uses a few of the placeholders; computing every section (values, earlier
+    results, data-quality notes) for every card was a tenth of rendering. Values given up front win.
+    """
+
+    def __init__(self, a: B12Assessment, kb: Knowledge, values: Mapping[str, str],
+                 lazy: Mapping[str, Callable[[], str]]) -> None:
+        super().__init__(values)
+        self._a, self._kb, self._lazy = a, kb, lazy
+
+    def __missing__(self, key: str) -> str:
+        if key in self._lazy:
+            value = self._lazy[key]()
+        elif key in _SECTIONS:
+            value = _SECTIONS[key](self._a, self._kb)
+        else:
+            raise KeyError(key)
+        self[key] = value
+        return value
+
+
+#: Every detail placeholder a text may use, filled from the assessment when first used.
+_SECTIONS = {
+    "decision": lambda a, kb: a.status.reason,
+    "values": detail.values,
+    "context": detail.context,
+    "notes": detail.notes,
+    "renal": lambda a, kb: detail.renal(a),
+    "next_test": lambda a, kb: detail.next_test(a),
+    "damage_months": lambda a, kb: str(kb.durations.untreated_permanent_damage.months),
+    "reassess_months": lambda a, kb: str(kb.durations.on_treatment_reassessment.months),
+    "lookback_months": lambda a, kb: str(kb.durations.lab_lookback.months),
+    "regimen": lambda a, kb: "",
+    "orders": lambda a, kb: "",
+    "optional_test": lambda a, kb: "",
+}
+
+
+def sections(a: B12Assessment, kb: Knowledge, lazy: Mapping[str, Callable[[], str]] | None = None,
+             **extra: str) -> Sections:
+    """Every detail placeholder, filled from the assessment when a text uses it: ``extra`` as given,
+    ``lazy`` (placeholder -> function) and the assessment's own sections computed on first use."""
+    return Sections(a, kb, extra, lazy or {})
 
 
 def make_card(ctx: CardContext, texts: CardTexts, kb: Knowledge, kind: str, indicator: Indicator,
-              values: dict[str, str], suggestions: list[Suggestion] | None = None,
+              values: Mapping[str, str], suggestions: list[Suggestion] | None = None,
               selection: Literal["at-most-one", "any"] = "any", *, variant: str | None = None,
               applies: frozenset[str] = frozenset()) -> Card:
     """Build one card; ``selection`` only matters when there are suggestions.
@@ -60,23 +95,47 @@ def make_card(ctx: CardContext, texts: CardTexts, kb: Knowledge, kind: str, indi
     wording = text.variants.get(variant) if variant else None
     summary = wording.summary if wording else text.summary
     body = wording.detail if wording and wording.detail else text.detail
-    reasons = [code for code in text.override_reasons
-               if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies]
-    source = text.card_source or texts.source
-    source_guideline = kb.guidelines[source.guideline]
+    source, reasons, links = _fixed_parts(texts, kb, kind, variant, applies)
     suggestions = suggestions or []
     return Card(
         uuid=ctx.new_uuid(),
-        summary=summary.format(**values),
-        detail=detail.tidy(body.format(**values)),
+        summary=summary.format_map(values),
+        detail=detail.tidy(body.format_map(values)),
         indicator=indicator,
-        source=Source(label=source.label, url=source_guideline.url,
-                      topic=topic(kind, wording.source if wording else text.source)),
+        source=source,
         suggestions=suggestions,
         selectionBehavior=selection if suggestions else None,
-        overrideReasons=[Coding(system=texts.override_reason_system, code=code,
-                                display=texts.override_reasons[code].display)
-                         for code in reasons],
-        links=[Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute")
-               for g in text.links],
+        overrideReasons=reasons,
+        links=links,
     )
+
+
+_FixedParts = tuple[Source, tuple[Coding, ...], tuple[Link, ...]]
+#: (id(texts), kind, variant, applies) -> (texts, parts); bounded (a test's raw texts are parsed per call).
+_FIXED: dict[tuple[int, str, str | None, frozenset[str]], tuple[CardTexts, Knowledge, _FixedParts]] = {}
+_FIXED_MAX = 512
+
+
+def _fixed_parts(texts: CardTexts, kb: Knowledge, kind: str, variant: str | None,
+                 applies: frozenset[str]) -> _FixedParts:
+    """The parts of a card that depend on its texts only (source, override reasons, links), validated once
+    per texts and kept: frozen models, shared by every card of that kind and wording."""
+    key = (id(texts), kind, variant, applies)
+    kept = _FIXED.get(key)
+    if kept is not None and kept[0] is texts and kept[1] is kb:
+        return kept[2]
+    text = texts.kinds[kind]
+    wording = text.variants.get(variant) if variant else None
+    source = text.card_source or texts.source
+    parts = (
+        Source(label=source.label, url=kb.guidelines[source.guideline].url,
+               topic=topic(kind, wording.source if wording else text.source)),
+        tuple(Coding(system=texts.override_reason_system, code=code, display=texts.override_reasons[code].display)
+              for code in text.override_reasons
+              if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies),
+        tuple(Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute") for g in text.links),
+    )
+    if len(_FIXED) >= _FIXED_MAX:
+        _FIXED.clear()
+    _FIXED[key] = (texts, kb, parts)
+    return parts

@@ -23,9 +23,10 @@ def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: Knowledge
     a = decision.evidence
     suggestions = [_suggestion(offer, ctx, texts, kb) for offer in decision.offers]
     drafts = frozenset(o.use.source_ref for o in decision.orders)
-    values = sections(a, kb, regimen=_regimen(decision, kb), optional_test=_optional_test(decision, texts),
-                      orders=detail.orders(decision.orders, texts.orders_heading) if decision.orders else "",
-                      notes=detail.notes(a, kb, drafts), **{k: _fact(v) for k, v in decision.facts.items()})
+    lazy = {"regimen": lambda: _regimen(decision, kb), "notes": lambda: detail.notes(a, kb, drafts),
+            "optional_test": lambda: _optional_test(decision, texts),
+            "orders": lambda: detail.orders(decision.orders, texts.orders_heading) if decision.orders else ""}
+    values = sections(a, kb, lazy, **{k: _fact(v) for k, v in decision.facts.items()})
     card = make_card(ctx, texts, kb, decision.kind, Indicator(decision.level.value), values, suggestions,
                      "at-most-one" if decision.alternatives else "any", variant=decision.variant,
                      applies=decision.applies)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -87,7 +88,7 @@ def _from_template(resource_type: str, template: str, ctx: CardContext) -> dict[
     Why no validation here: the references are the only per-call parts, and the request models have
     already checked the ids they are made of (FHIR id, ``Type/id``); the rest was validated at start-up.
     """
-    return {"resourceType": resource_type, **_common(ctx), **json.loads(template)}
+    return {"resourceType": resource_type, **_common(ctx), **orjson.loads(template)}
 
 
 def _medication_body(step: RegimenStep, kb: Knowledge) -> dict[str, Any]:

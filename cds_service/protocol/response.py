@@ -1,12 +1,14 @@
 """CDS Hooks 2.0 response models: cards, suggestions, actions, links.
 
 Serialise with :func:`to_json` so that no element is ever ``null`` or empty
-(CDS Hooks 2.0 §"Card Attributes"), except the top-level ``cards`` array.
+(CDS Hooks 2.0 §"Card Attributes"), except the top-level ``cards`` array. The models make that hold
+by construction: every string is required to carry text, every optional element's default (None, an
+empty list) is left out when dumped, and the suggested resources come from templates checked at
+start-up for empty elements (``cards/resources.py``).
 """
 
 from __future__ import annotations
 
-import uuid as uuid_lib
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -41,15 +43,21 @@ class Indicator(StrEnum):
     CRITICAL = "critical"
 
 
-class Coding(_Wire):
+class _Shared(_Wire):
+    """A wire model built once and shared by many cards (``cards/common.py``): frozen."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class Coding(_Shared):
     """A FHIR Coding; CDS Hooks requires ``display`` on override reasons."""
 
-    system: str
-    code: str
-    display: str | None = None
+    system: Text
+    code: Text
+    display: Text | None = None
 
 
-class Source(_Wire):
+class Source(_Shared):
     """Where the card's guidance comes from: shown to the clinician."""
 
     label: Text
@@ -64,7 +72,7 @@ class Action(_Wire):
     type: Literal["create", "update", "delete"]
     description: Text
     resource: dict[str, Any] | None = None
-    resourceId: str | None = None
+    resourceId: Text | None = None
 
     @model_validator(mode="after")
     def _resource_matches_type(self) -> Action:
@@ -79,18 +87,18 @@ class Suggestion(_Wire):
     """A one-click set of actions."""
 
     label: Text
-    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
+    uuid: Text  # required: a default would be called again by every dump (``exclude_defaults``)
     isRecommended: bool | None = None
     actions: list[Action] = Field(default_factory=list)
 
 
-class Link(_Wire):
+class Link(_Shared):
     """A link to a guideline (absolute) or a SMART app."""
 
     label: Text
     url: HttpUrl
-    type: Literal["absolute", "smart"] = "absolute"
-    appContext: str | None = None
+    type: Literal["absolute", "smart"]  # required by CDS Hooks 2.0: no default, which a dump would leave out
+    appContext: Text | None = None
     autolaunchable: bool | None = None
 
     @model_validator(mode="after")
@@ -104,9 +112,9 @@ class Link(_Wire):
 class Card(_Wire):
     """One card shown to the clinician."""
 
-    uuid: str = Field(default_factory=lambda: str(uuid_lib.uuid4()))
+    uuid: Text  # required: a default would be called again by every dump (``exclude_defaults``)
     summary: Text
-    detail: str | None = None
+    detail: Text | None = None
     indicator: Indicator
     source: Source
     suggestions: list[Suggestion] = Field(default_factory=list)
@@ -165,41 +173,14 @@ class CDSResponse(_Wire):
 def to_json(model: BaseModel) -> dict[str, Any]:
     """Dump a wire model with no null or empty elements, keeping ``cards`` always.
 
+    Why no pruning pass: the models cannot hold an empty string (``Text``), and what is left out is
+    exactly each element's default (None, an empty list), so the dump has no empties to prune; a pass
+    over every response, suggested resources included, was a third of the serialising (issue #12).
+
     >>> to_json(CDSResponse())
     {'cards': []}
     """
-    data = _prune(model.model_dump(mode="json", exclude_none=True))
+    data = model.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     if isinstance(model, CDSResponse):
         data.setdefault("cards", [])
     return data
-
-
-def _prune(value: Any) -> Any:
-    """Drop empty lists, dicts and strings recursively (FHIR and CDS Hooks forbid them).
-
-    Written as plain loops (one pass, containers only recursed into): it runs over every response.
-
-    >>> _prune({"a": [{}, "", None, 0, False, [[]]], "b": {"c": ""}, "d": "x"})
-    {'a': [0, False], 'd': 'x'}
-    """
-    if isinstance(value, dict):
-        pruned: dict[str, Any] = {}
-        for key, item in value.items():
-            if isinstance(item, dict | list):
-                item = _prune(item)
-                if item:
-                    pruned[key] = item
-            elif item is not None and item != "":
-                pruned[key] = item
-        return pruned
-    if isinstance(value, list):
-        kept: list[Any] = []
-        for item in value:
-            if isinstance(item, dict | list):
-                item = _prune(item)
-                if item:
-                    kept.append(item)
-            elif item is not None and item != "":
-                kept.append(item)
-        return kept
-    return value
