@@ -122,14 +122,25 @@ def _signs(a: B12Assessment, kb: Knowledge) -> list[str]:
 
 
 def _risk_medicine(r: RiskMedicineUse) -> str:
-    """"Metformin 500 mg tablets (metformin): taken for 5 years, since 2021-05-03; a risk after 4 months"."""
+    """"Metformin 500 mg tablets (metformin): taken for 5 years, since 2021-05-03; a risk after 4 months".
+
+    Why (B12-RULES.md §9, found in review): without a start date the line says so once, plainly
+    ("start date not recorded"), and, when the rules counted the record anyway (the cautious
+    reading), that it was counted; the rules' note on the missing start is that same fact.
+    """
     start = r.course_start or r.use.start
-    taken = f"taken for {duration(r.days_taken)}" if r.days_taken is not None else "duration unknown"
-    when = f"{taken}, since {start}" if start else taken
+    rule = f"a risk after {r.min_months} months" if r.min_months else "any current use is a risk"
+    if start is None:
+        when = "start date not recorded"
+        if r.past_duration and r.min_months:
+            rule = f"counted as taken for more than {r.min_months} months"
+        note = None
+    else:
+        taken = f"taken for {duration(r.days_taken)}, " if r.days_taken is not None else ""
+        when, note = f"{taken}since {start}", r.note
     if not r.use.active:
         when = f"stopped {r.use.end}, {when}" if r.use.end else f"stopped, {when}"
-    rule = f"a risk after {r.min_months} months" if r.min_months else "any current use is a risk"
-    extra = f"; {escape_markdown(r.note)}" if r.note else ""
+    extra = f"; {escape_markdown(note)}" if note else ""
     extra += "; renewed prescriptions counted as one course" if r.earlier_refs else ""
     name = _name(r.use.display) + ("" if r.use.display.strip().lower() == r.label else f" ({r.label})")
     return f"{name}: {when}; {rule}{extra}"
