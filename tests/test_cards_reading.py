@@ -3,10 +3,13 @@ found in review: each test shows the line as the card prints it."""
 
 from __future__ import annotations
 
-from builders.cards import checked_cards
-from builders.facts import chart, days_ago, med
+from datetime import date
 
-from cds_service.chart.facts import MedicationClass
+import pytest
+from builders.cards import checked_cards
+from builders.facts import b12, chart, days_ago, egfr, lab, med, mma, problem
+
+from cds_service.chart.facts import Analyte, MedicationClass, ProblemCategory
 
 METFORMIN_DRAFT = "MedicationRequest/draft-metformin"
 
@@ -54,3 +57,83 @@ def test_any_current_use_medicine_without_a_start_date_keeps_its_rule():
     c = chart(meds=[med(MedicationClass.COLCHICINE, ingredient="colchicine", start=None)])
     (card,) = checked_cards("b12-status", c)
     assert _line(card, "- colchicine:") == "- colchicine: start date not recorded; any current use is a risk"
+
+
+# --- a summary that speaks of signs names them -------------------------------------------------
+
+
+def _texts():
+    """(where, summary, lead sentence) of every kind and wording of every service."""
+    from helpers import registered_services
+
+    for service in registered_services():
+        texts = service.card_texts
+        for name, kind in texts["kinds"].items():
+            yield f"{service.id} {name}", kind["summary"], kind["detail"].split("\n\n")[0]
+            for vname, variant in kind.get("variants", {}).items():
+                lead = variant.get("detail", kind["detail"]).split("\n\n")[0]
+                yield f"{service.id} {name}.{vname}", variant["summary"], lead
+        for name, note in texts.get("leadNotes", {}).items():
+            yield f"{service.id} leadNotes.{name}", note["summary"], note["text"]
+
+
+def test_no_summary_or_lead_sentence_speaks_of_signs_without_naming_them():
+    """B12-RULES.md §9: "signs" in a summary or the lead sentence (the bold decision that opens the detail) is
+    the {signs}/{neuro_signs} placeholder, filled with the signs the card used; a bare "signs" sends the
+    clinician hunting. ("Decide on symptoms, neurological signs ..." later on is advice, not a finding.)"""
+    import re
+
+    bare = re.compile(r"\bsigns\b")
+    found = [f"{where}: {text!r}" for where, summary, first in _texts()
+             for text in (summary, re.match(r"\*\*(.*?)\*\*", first).group(1))
+             if bare.search(re.sub(r"\{\w+\}", "", text))]
+    assert found == []
+
+
+@pytest.mark.parametrize(("category", "word"), [
+    (ProblemCategory.NEUROPATHY, "neuropathy"), (ProblemCategory.ATAXIA, "unsteady gait"),
+    (ProblemCategory.PARAESTHESIA, "paraesthesia"), (ProblemCategory.COGNITIVE_IMPAIRMENT, "cognitive impairment"),
+    (ProblemCategory.SUBACUTE_COMBINED_DEGENERATION, "subacute combined degeneration"),
+])
+def test_deficiency_with_neurological_involvement_names_it_in_the_summary(category, word):
+    (card,) = checked_cards("b12-status", chart(labs=[b12(150)], problems=[problem(category)]))
+    assert card.summary == f"B12 deficiency with {word}: start IM hydroxocobalamin now"
+
+
+def test_two_signs_are_named_and_more_are_counted_as_other_signs():
+    two = [problem(ProblemCategory.NEUROPATHY), problem(ProblemCategory.PARAESTHESIA)]
+    (card,) = checked_cards("b12-status", chart(labs=[b12(420), mma(0.68), egfr(80)], problems=two))
+    assert card.summary == ("Probable functional B12 deficiency with neuropathy and paraesthesia: "
+                            "start IM hydroxocobalamin now")
+    three = [*two, problem(ProblemCategory.SUBACUTE_COMBINED_DEGENERATION), problem(ProblemCategory.NEUROPATHY)]
+    (card,) = checked_cards("b12-status", chart(labs=[b12(150)], problems=three))
+    assert card.summary == "B12 deficiency with neuropathy, paraesthesia and other signs: start IM hydroxocobalamin now"
+    assert "Neurological: neuropathy" in card.detail and "Neurological: paraesthesia" in card.detail
+
+
+def _metformin_with(labs=(), problems=()):
+    return chart(labs=labs, problems=problems, birth=date(1980, 6, 1),
+                 meds=[med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(2000))],
+                 drafts=[med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(0), draft=True,
+                             ref=METFORMIN_DRAFT)])
+
+
+@pytest.mark.parametrize(("labs", "problems", "named"), [
+    ([lab(Analyte.MCV, 104)], [], "macrocytosis"),
+    ([lab(Analyte.HAEMOGLOBIN, 10.1)], [], "anaemia"),
+    ([lab(Analyte.MCV, 104), lab(Analyte.HAEMOGLOBIN, 10.1)], [], "macrocytosis and anaemia"),
+    ([lab(Analyte.MCV, 104)], [problem(ProblemCategory.NEUROPATHY)], "neuropathy and macrocytosis"),
+])
+def test_metformin_monitoring_names_the_signs_that_shortened_the_interval(labs, problems, named):
+    (card,) = checked_cards("metformin-b12-monitoring", _metformin_with(labs, problems), selections=(METFORMIN_DRAFT,))
+    assert card.summary == f"Long-term metformin with {named}, no B12 on record: check B12"
+    assert card.detail.startswith(f"**Check serum B12: long-term metformin with {named}, and no usable B12 result")
+
+
+def test_the_longest_signs_sample_is_the_longest_a_summary_can_get():
+    from itertools import permutations
+
+    from cds_service.cards.detail import SIGN_WORDS, SIGNS_LONGEST, _named
+
+    words = [*SIGN_WORDS.values(), "macrocytosis", "anaemia"]
+    assert max(len(_named(list(p))) for n in (1, 2, 3) for p in permutations(words, n)) <= len(SIGNS_LONGEST)

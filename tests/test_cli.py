@@ -64,7 +64,7 @@ def test_evaluate_prints_the_cards_as_a_clinician_reads_them():
     result = CliRunner().invoke(cli.main, ["evaluate", "--hook", "patient-view", str(chart), "--date", "2026-09-01"])
     assert result.exit_code == 0, result.output
     assert "b12-status (patient-view) for Patient/dwn-patient, as of 2026-09-01" in result.output
-    assert "!!! CRITICAL: B12 deficiency with neurological signs" in result.output
+    assert "!!! CRITICAL: B12 deficiency with neuropathy" in result.output
     assert "Serum B12 148 ng/L on 2026-08-18 (below 180 ng/L)" in result.output
     assert "(recommended)" in result.output
     assert "**" not in result.output  # markdown emphasis is rendered, not shown raw

@@ -58,7 +58,7 @@ def test_patient_view_prints_the_cards_as_evaluate_does(svc, loaded):
     fired = fire(svc, loaded, "--patient", "dwn-patient", "--hook", "patient-view")
     assert fired.exit_code == 0, fired.output
     assert fired.stdout.startswith(f"b12-status (patient-view) for Patient/dwn-patient, from {loaded}\n")
-    assert "!!! CRITICAL: B12 deficiency with neurological signs" in fired.stdout
+    assert "!!! CRITICAL: B12 deficiency with neuropathy" in fired.stdout
     evaluated = invoke("evaluate", "--hook", "patient-view", FIXTURES / "deficient_with_neuropathy" / "chart.json",
                        "--date", "2026-09-01")
     assert fired.stdout.splitlines()[2:] == evaluated.stdout.splitlines()[2:]  # same cards, same rendering

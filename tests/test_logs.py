@@ -59,7 +59,7 @@ def test_card_summaries_are_logged_only_when_card_logging_is_on(app_config, capl
     client = create_app({**app_config, "LOG_CARDS": True}).test_client()
     client.post("/cds-services/b12-status", json=load_json(FIXTURE.request_path))
     [line] = call_lines(caplog)
-    assert line["cards"][0]["summary"].startswith("B12 deficiency with neurological signs")
+    assert line["cards"][0]["summary"].startswith("B12 deficiency with neuropathy")
 
 
 @pytest.mark.parametrize(("body", "status"), [(patient_view_request(), 412), ({"hook": "x"}, 400)])

@@ -89,5 +89,5 @@ def test_the_readme_walkthrough_without_docker_works_step_by_step(tmp_path):
     loaded, fired, fired_without_prefetch, metrics = outputs[-4:]
     assert f"loaded {len(list(FIXTURES.glob('*/chart.json')))} scenarios" in loaded
     for output in (fired, fired_without_prefetch):
-        assert "CRITICAL: B12 deficiency with neurological signs" in output
+        assert "CRITICAL: B12 deficiency with neuropathy" in output
     assert 'b12cds_cards_total{indicator="critical",kind="deficient_neuro",service="b12-status"} 2.0' in metrics

@@ -61,6 +61,8 @@ _SECTIONS = {
     "notes": detail.notes,
     "renal": lambda a, kb: detail.renal(a),
     "next_test": lambda a, kb: detail.next_test(a),
+    "signs": lambda a, kb: detail.signs(a),
+    "neuro_signs": lambda a, kb: detail.neuro_signs(a),
     "damage_months": lambda a, kb: str(kb.durations.untreated_permanent_damage.months),
     "reassess_months": lambda a, kb: str(kb.durations.on_treatment_reassessment.months),
     "lookback_months": lambda a, kb: str(kb.durations.lab_lookback.months),

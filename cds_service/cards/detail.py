@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..chart.facts import Analyte, Comparator, DataIssue, LabResult, Problem
+from ..chart.facts import Analyte, Comparator, DataIssue, LabResult, Problem, ProblemCategory
 from ..knowledge import Knowledge
 from ..rules.assessment import B12Assessment
 from ..rules.labs import ISSUE_WORDS
@@ -29,6 +29,16 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|~])")
 _REF = re.compile(r"\b(?:Observation|MedicationRequest|MedicationStatement|Medication|Condition|Procedure|Patient)"
                   r"/[A-Za-z0-9_\-.]{1,64}")
 _MISSING = "data set not available: "
+#: A sign as a summary names it (B12-RULES.md §4 neurological involvement); presentation only.
+SIGN_WORDS = {
+    ProblemCategory.NEUROPATHY: "neuropathy", ProblemCategory.MOTOR_NEUROPATHY: "motor neuropathy",
+    ProblemCategory.PARAESTHESIA: "paraesthesia", ProblemCategory.ATAXIA: "unsteady gait",
+    ProblemCategory.SUBACUTE_COMBINED_DEGENERATION: "subacute combined degeneration",
+    ProblemCategory.COGNITIVE_IMPAIRMENT: "cognitive impairment",
+}
+SIGNS_NAMED = 2  # at most two signs named in a summary; more are "other signs" (the list names them all)
+#: The longest a signs placeholder can be: the start-up check fills summaries with it.
+SIGNS_LONGEST = "subacute combined degeneration, cognitive impairment and other signs"
 
 
 def escape_markdown(text: str) -> str:
@@ -119,6 +129,38 @@ def _signs(a: B12Assessment, kb: Knowledge) -> list[str]:
     if a.stale_low_b12 is not None:
         lines.append(f"Earlier deficient result: {lab(a.stale_low_b12)}")
     return lines
+
+
+def signs(a: B12Assessment) -> str:
+    """The neurological and blood-count signs the card used, named briefly ("neuropathy and macrocytosis").
+
+    Why (B12-RULES.md §9, found in review): a summary that says "signs" names them, so a clinician
+    need not hunt for them in the list; "Values used" still shows each with its date or value.
+    """
+    h = a.haematology
+    words = [*_neuro_words(a), *(["macrocytosis"] if h.macrocytosis else []), *(["anaemia"] if h.anaemia else [])]
+    return _named(words) or "neurological or blood count signs"
+
+
+def neuro_signs(a: B12Assessment) -> str:
+    """The neurological involvement the card used, named briefly ("neuropathy", "ataxia and paraesthesia")."""
+    return _named(_neuro_words(a)) or "neurological signs"
+
+
+def _neuro_words(a: B12Assessment) -> list[str]:
+    return [SIGN_WORDS.get(p.category, "neurological signs") for p in a.neuro.problems]
+
+
+def _named(words: list[str]) -> str:
+    """Name signs once each, at most two, in the order the record gives them.
+
+    >>> _named(["neuropathy", "neuropathy", "macrocytosis"]), _named(["paraesthesia", "macrocytosis", "anaemia"])
+    ('neuropathy and macrocytosis', 'paraesthesia, macrocytosis and other signs')
+    """
+    words = list(dict.fromkeys(words))
+    if len(words) > SIGNS_NAMED:
+        return ", ".join(words[:SIGNS_NAMED]) + " and other signs"
+    return " and ".join(words)
 
 
 def _risk_medicine(r: RiskMedicineUse) -> str:

@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..knowledge import Knowledge
 from ..protocol.response import SUMMARY_MAX
 from ..rules.decision import RuleModule
+from .detail import SIGNS_LONGEST
 
 # Placeholders a detail template may use; each is filled with a markdown section or "".
 DETAIL_FIELDS = frozenset({"decision", "values", "context", "regimen", "orders", "notes", "renal", "lookback_months",
                            "optional_test",
-                           "next_test", "damage_months", "reassess_months"})
-SUMMARY_FIELDS = frozenset({"next_test"})
-_LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)"}
+                           "next_test", "damage_months", "reassess_months", "signs", "neuro_signs"})
+SUMMARY_FIELDS = frozenset({"next_test", "signs", "neuro_signs"})
+_LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)", "signs": SIGNS_LONGEST,
+                   "neuro_signs": SIGNS_LONGEST}
 
 class _Text(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
