@@ -3,7 +3,8 @@ found in review: each test shows the line as the card prints it."""
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+from datetime import date, timedelta
 
 import pytest
 from builders.cards import checked_cards
@@ -137,3 +138,41 @@ def test_the_longest_signs_sample_is_the_longest_a_summary_can_get():
 
     words = [*SIGN_WORDS.values(), "macrocytosis", "anaemia"]
     assert max(len(_named(list(p))) for n in (1, 2, 3) for p in permutations(words, n)) <= len(SIGNS_LONGEST)
+
+
+# --- a future-dated result under "Earlier results" says why it is not used ----------------------
+
+
+def _with_future_b12(*others):
+    from builders.fhir import TODAY, chart_from_fhir, condition, observation, patient, quantity
+
+    def b12_on(value, offset, id):
+        when = (TODAY + timedelta(days=offset)).isoformat()
+        return observation(id=id, valueQuantity=quantity(value, "ng/L"), effectiveDateTime=when)
+
+    observations = [b12_on(150, 30, "future"), *(b12_on(v, o, f"b12-{i}") for i, (v, o) in enumerate(others))]
+    return chart_from_fhir(patient=patient("female", "1990-05-01"), observations=observations,
+                           conditions=[condition({"text": "Peripheral neuropathy"})]), TODAY
+
+
+@pytest.mark.parametrize("service", ["b12-status", "folic-acid-safety-sign"])
+def test_a_future_dated_result_says_on_its_context_line_that_it_is_not_used(service):
+    from builders.facts import folic_acid_draft
+
+    c, today = _with_future_b12()
+    c = dataclasses.replace(c, draft_orders=(folic_acid_draft(5),)) if service != "b12-status" else c
+    (card,) = checked_cards(service, c)
+    assert card.source.topic.code in ("not_tested", "folate_not_tested_risk")
+    future = (today + timedelta(days=30)).isoformat()
+    assert f"- Serum B12 150 ng/L on {future} (dated in the future; not used)" in card.detail.splitlines()
+    assert card.detail.count("dated in the future") == 1  # no second data-quality line on the same record
+
+
+def test_a_future_dated_result_beside_the_deciding_one_is_marked_and_the_deciding_one_is_not():
+    c, today = _with_future_b12((160, -40), (262, -500))
+    (card,) = checked_cards("b12-status", c)
+    assert card.source.topic.code == "deficient_neuro"
+    future, recent = (today + timedelta(days=30)).isoformat(), (today - timedelta(days=40)).isoformat()
+    assert f"- Serum B12 160 ng/L on {recent} (below 180 ng/L)" in card.detail.splitlines()
+    assert f"- Serum B12 150 ng/L on {future} (dated in the future; not used)" in card.detail.splitlines()
+    assert card.detail.count("dated in the future") == 1

@@ -29,6 +29,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|~])")
 _REF = re.compile(r"\b(?:Observation|MedicationRequest|MedicationStatement|Medication|Condition|Procedure|Patient)"
                   r"/[A-Za-z0-9_\-.]{1,64}")
 _MISSING = "data set not available: "
+_FUTURE = " is dated in the future "  # the pick note on a result set aside for its date (rules/labs.py)
 #: A sign as a summary names it (B12-RULES.md §4 neurological involvement); presentation only.
 SIGN_WORDS = {
     ProblemCategory.NEUROPATHY: "neuropathy", ProblemCategory.MOTOR_NEUROPATHY: "motor neuropathy",
@@ -190,13 +191,25 @@ def _risk_medicine(r: RiskMedicineUse) -> str:
 
 def context(a: B12Assessment, kb: Knowledge) -> str:
     """Older results of the B12 markers: context only, they do not decide."""
-    months = kb.durations.lab_lookback.months
-    lines = [lab(result) + _why_context(result, months) for pick in a.status.picks for result in pick.context[:2]]
+    months, future = kb.durations.lab_lookback.months, _future_refs(a)
+    lines = [lab(result) + _why_context(result, months, future)
+             for pick in a.status.picks for result in pick.context[:2]]
     return _section("Earlier results (context only)", lines)
 
 
-def _why_context(result: LabResult, months: int) -> str:
-    """Why an earlier result is context only: too old, or not usable (never call a preliminary one old)."""
+def _future_refs(a: B12Assessment) -> set[str]:
+    """The results the rules set aside because they are dated in the future (their pick notes say so)."""
+    return {ref for pick in a.status.picks for note in pick.notes if _FUTURE in note for ref in _REF.findall(note)}
+
+
+def _why_context(result: LabResult, months: int, future: set[str]) -> str:
+    """Why an earlier result is context only: dated in the future, too old, or not usable.
+
+    Why (B12-RULES.md §7, §9; found in review): a result dated after today is listed with the
+    others but never decides; its line says so, rather than leaving it to a second note.
+    """
+    if result.source_ref in future:
+        return " (dated in the future; not used)"
     if result.issues == (DataIssue.STALE,):
         return f" (over {months} months old)"
     return " (not used: " + ", ".join(ISSUE_WORDS.get(i, i.value) for i in result.issues) + ")" if result.issues else ""
@@ -219,8 +232,10 @@ def notes(a: B12Assessment, kb: Knowledge, extra_refs: frozenset[str] = frozense
     missing = [n[len(_MISSING):] for n in a.notes if n.startswith(_MISSING)]
     if missing:
         lines.append("Not available from the EHR: " + ", ".join(missing))
-    # Why: an unusable result already listed under "Earlier results" says why there; no second line.
-    seen = {r.source_ref for pick in s.picks for r in pick.context[:2] if r.issues and r.source_ref}
+    # Why: an unusable (or future-dated) result listed under "Earlier results" says why there; no second line.
+    future = _future_refs(a)
+    seen = {r.source_ref for pick in s.picks for r in pick.context[:2]
+            if r.source_ref and (r.issues or r.source_ref in future)}
     for note in a.notes:
         named = set(_REF.findall(note))
         # Why (B12-RULES.md §7): a record the rules read but could not read may have changed the decision.
