@@ -8,6 +8,7 @@ are checked one by one (``elements.py``), so a defect elsewhere never hides a re
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from cds_service.knowledge import Knowledge
@@ -25,7 +26,7 @@ from .fhir_types import (
     period_date,
     resource_ref,
 )
-from .matching import match_words
+from .matching import code_pairs, match_words
 from .quantities import measure, read_reference_range
 
 LOINC = "http://loinc.org"
@@ -48,10 +49,11 @@ def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | 
     misnamed result in a foreign unit is reported, never converted.
     """
     concept = resource.get("code")
-    by_code, loinc = _by_code(kb, concept)
-    found = by_code or ({} if loinc is not None else match_words(kb, concept_texts(concept), "lab_"))
-    analytes = {kb.analyte_for_value_set(vs) for vs in found}
-    analytes.discard(None)
+    known = _by_codes(kb, code_pairs(concept))
+    if known is None:  # no coding matched and none is LOINC: the words decide
+        found = match_words(kb, concept_texts(concept), "lab_")
+        known = frozenset(kb.analyte_for_value_set(vs) for vs in found) - {None}, ""
+    analytes, code = known
     if len(analytes) != 1:
         note = None
         if len(analytes) > 1:
@@ -59,34 +61,31 @@ def identify(resource: JSON, kb: Knowledge) -> tuple[Analyte | None, str, str | 
             label = concept_label(concept)
             note = f"{resource_ref(resource)} '{label}' matches several tests ({names}); not used"
         return None, "", note
-    analyte = _ANALYTES[analytes.pop()]
-    code = next((c for vs, c in loinc or () if vs in found), "")
-    return analyte, code, None
+    return _ANALYTES[next(iter(analytes))], code, None
 
 
 _ANALYTES = {a.value: a for a in Analyte}  # Analyte(value) without the enum call, once per Observation
 
 
-def _by_code(kb: Knowledge, concept: object) -> tuple[dict[str, str], list[tuple[str, str]] | None]:
-    """Return {lab value set: evidence} for the concept's codings, and (value set, code) of its LOINC ones.
+@functools.lru_cache(maxsize=4096)  # per set of codings: a chart repeats a few; requests bring any: bounded
+def _by_codes(kb: Knowledge, coded: tuple[tuple[str, str], ...]) -> tuple[frozenset[str], str] | None:
+    """Return (analyte ids, matched LOINC code) of a concept's codings; None when none matched and none
+    is LOINC (then the concept's words are read).
 
-    The LOINC list is None when the concept has no LOINC coding at all. One pass over the
-    codings (this runs once per Observation): the same answers as ``match_codes`` and a
-    separate LOINC scan, in the same order.
+    The analytes are those of the lab value sets any coding is in; the code is the first LOINC coding's
+    that is in one of those sets ("" if none).
     """
-    found: dict[str, str] = {}
+    found: set[str] = set()
     loinc: list[tuple[str, str]] | None = None
-    for coding in as_items(concept.get("coding")) if isinstance(concept, dict) else ():
-        code = as_str(coding.get("code")) if isinstance(coding, dict) else None
-        if not code:
-            continue
-        system = as_str(coding.get("system")) or ""
+    for system, code in coded:
         matches = kb.match_code(system, code, "lab_")
-        for match in matches:
-            found.setdefault(match.value_set, match.evidence)
+        found.update(match.value_set for match in matches)
         if kb.canonical_system(system) == LOINC:
             loinc = (loinc or []) + [(m.value_set, code) for m in matches]
-    return found, loinc
+    if not found:
+        return None if loinc is None else (frozenset(), "")
+    analytes = frozenset(kb.analyte_for_value_set(vs) for vs in found) - {None}
+    return analytes, next((c for vs, c in loinc or () if vs in found), "")
 
 
 def effective_date(resource: JSON) -> date | None:
@@ -132,8 +131,8 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
         return None, (ambiguity,) if ambiguity else unreadable_notes(resource, broken, "not used")
     found = unreadable(resource)
     defects = unreadable_notes(resource, found) if found else ()
-    spec = kb.analytes.analytes[analyte.value]
-    table = kb.lab_units[analyte.value]
+    spec = kb.analytes.analytes[analyte]  # a StrEnum: the same key as its value, without the enum property
+    table = kb.lab_units[analyte]
     implied = spec.impliedUnits.get(code)
     measured, value_units = measure(resource, table, spec.canonicalUnit, (code, implied.unit) if implied else None)
     status = as_str(resource.get("status")) or ""
@@ -141,7 +140,7 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
     issues = (*status_issues(status), *measured.issues)
     issues += (DataIssue.NO_DATE,) if effective is None else ()
     low, high = read_reference_range(resource, table, value_units) if "referenceRange" in resource else (None, None)
-    result = LabResult(
+    result = LabResult.of(  # one per Observation read: see LabResult.of
         analyte=analyte,
         value=measured.value,
         unit=measured.unit,

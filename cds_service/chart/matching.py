@@ -6,7 +6,24 @@ import functools
 
 from cds_service.knowledge import Knowledge, normalise_text
 
-from .fhir_types import codings, concept_texts
+from .fhir_types import as_items, codings, concept_texts
+
+
+def code_pairs(concept: object) -> tuple[tuple[str, str], ...]:
+    """Return (system, code) of each coding of a CodeableConcept that has a code, as :func:`codings` reads
+    them (stripped; "" when there is no system).
+
+    A tuple of strings: what the readers that run once per resource key their remembered answers on.
+    """
+    if not isinstance(concept, dict):
+        return ()
+    pairs = []
+    for coding in as_items(concept.get("coding")):
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if isinstance(code, str) and (code := code.strip()):  # as_str, inlined: once per Observation, twice
+            system = coding.get("system")
+            pairs.append((system.strip() if isinstance(system, str) else "", code))
+    return tuple(pairs)
 
 
 def match_codes(kb: Knowledge, concept: object, prefix: str) -> dict[str, str]:

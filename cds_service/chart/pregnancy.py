@@ -8,13 +8,15 @@ negated ("not pregnant", "negative") never does.
 
 from __future__ import annotations
 
+import functools
+
 from cds_service.knowledge import Knowledge, normalise_text
 
 from .elements import unreadable, unreadable_notes
 from .facts import Problem, ProblemCategory
 from .fhir_types import JSON, as_items, as_str, concept_label, concept_texts, resource_ref
 from .labs import USABLE_STATUSES, effective_date
-from .matching import match_codes
+from .matching import code_pairs, match_codes
 
 TEST_SET, POSITIVE_SET = "obs_pregnancy_test", "obs_pregnancy_positive"
 
@@ -38,7 +40,7 @@ def read_pregnancy_test(resource: object, kb: Knowledge) -> tuple[tuple[Problem,
     """Return a pregnancy Problem for a positive, final pregnancy test, and chart notes."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
         return (), ()
-    if not match_codes(kb, resource.get("code"), TEST_SET):
+    if not _is_test(kb, code_pairs(resource.get("code"))):
         return (), ()
     notes = unreadable_notes(resource, unreadable(resource))
     evidence = _positive(kb, resource)
@@ -50,6 +52,12 @@ def read_pregnancy_test(resource: object, kb: Knowledge) -> tuple[tuple[Problem,
                       clinical_status=None, verification_status=None, onset=when, active=True,
                       source_ref=resource_ref(resource), matched_by=evidence)
     return (problem,), notes
+
+
+@functools.lru_cache(maxsize=4096)  # per set of codings: every Observation is asked; bounded, as requests vary
+def _is_test(kb: Knowledge, coded: tuple[tuple[str, str], ...]) -> bool:
+    """True when a coding of an Observation's code is in the pregnancy test set (``match_codes``, remembered)."""
+    return any(kb.match_code(system, code, TEST_SET) for system, code in coded)
 
 
 def read_pregnancy_tests(observations: list[JSON], kb: Knowledge) -> tuple[tuple[Problem, ...], tuple[str, ...]]:

@@ -8,9 +8,9 @@ lab's own referenceRange, else the unit its LOINC code implies where that is una
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from cds_service.knowledge import UnitTable
@@ -35,9 +35,11 @@ class Unit(NamedTuple):
     ucum: bool
 
 
-@dataclass(frozen=True)
-class Measured:
-    """A lab value read from an Observation, in the canonical unit when it could be converted."""
+class Measured(NamedTuple):
+    """A lab value read from an Observation, in the canonical unit when it could be converted.
+
+    A named tuple, not a dataclass: one is made for every lab value read.
+    """
 
     value: float | None
     comparator: Comparator
@@ -51,14 +53,22 @@ def quantity_units(quantity: object) -> list[Unit]:
     """Return the unit spellings of a Quantity, the UCUM code first (it is machine-readable)."""
     if not isinstance(quantity, dict):
         return []
-    code, text = as_str(quantity.get("code")), as_str(quantity.get("unit"))
+    code, text, system = quantity.get("code"), quantity.get("unit"), quantity.get("system")
+    # Only strings are read (anything else is no unit): keyed on them, the answer is the same.
+    return list(_units(code if isinstance(code, str) else None, text if isinstance(text, str) else None,
+                       system if isinstance(system, str) else None))
+
+
+@functools.lru_cache(maxsize=4096)  # once per lab value read; requests bring arbitrary spellings: bounded
+def _units(code: str | None, text: str | None, system: str | None) -> tuple[Unit, ...]:
+    """:func:`quantity_units` of a Quantity's ``code``, ``unit`` and ``system`` strings, remembered."""
+    code, text = as_str(code), as_str(text)
     units = []
     if code:
-        system = quantity.get("system")
-        units.append(Unit(code, isinstance(system, str) and system.strip().rstrip("/") == UCUM))
+        units.append(Unit(code, system is not None and system.strip().rstrip("/") == UCUM))
     if text:
         units.append(Unit(text, False))
-    return units
+    return tuple(units)
 
 
 def unit_multiplier(units: list[Unit], table: UnitTable) -> float | None:
@@ -128,14 +138,10 @@ def measure(
     if isinstance(sent, Measured):  # no number: nothing was read from a valueQuantity either
         return sent, []
     borrowed, origin = ([], "") if sent.units else _borrowed_units(resource, implied)
-    measured = _convert(sent.number, sent.comparator, sent.units or borrowed, table, canonical_unit)
-    note = (
-        f"no unit sent; read in {borrowed[0].text}, {origin}"
-        if borrowed and measured.value is not None
-        else ""
-    )
-    # Built directly, not with dataclasses.replace: this runs once per relevant Observation.
-    measured = Measured(measured.value, measured.comparator, measured.unit, sent.reported, measured.issues, note)
+    value, comparator, unit, issues = _convert(sent.number, sent.comparator, sent.units or borrowed, table,
+                                               canonical_unit)
+    note = f"no unit sent; read in {borrowed[0].text}, {origin}" if borrowed and value is not None else ""
+    measured = Measured(value, comparator, unit, sent.reported, issues, note)
     return measured, sent.units if "valueQuantity" in resource else []
 
 
@@ -182,20 +188,24 @@ def _convert(
     units: list[Unit],
     table: UnitTable,
     canonical_unit: str,
-) -> Measured:
-    """Convert one number with its comparator and unit spellings to the canonical unit."""
+) -> tuple[float | None, Comparator, str, tuple[DataIssue, ...]]:
+    """Convert one number with its comparator and unit spellings to the canonical unit.
+
+    Return (value, comparator, unit, issues): the value in ``canonical_unit``, or None with the unit
+    as sent and the issue that stopped it.
+    """
     shown_unit = units[0].text if units else ""
     value = as_number(number)
     known = COMPARATORS.get(comparator if isinstance(comparator, str) and comparator else "=")
     if value is None or known is None:
-        return Measured(None, known or Comparator.EQ, shown_unit, "", (DataIssue.NON_NUMERIC,))
+        return None, known or Comparator.EQ, shown_unit, (DataIssue.NON_NUMERIC,)
     multiplier = unit_multiplier(units, table)
     if multiplier is None:
-        return Measured(None, known, shown_unit, "", (DataIssue.UNKNOWN_UNIT,))
+        return None, known, shown_unit, (DataIssue.UNKNOWN_UNIT,)
     converted = value * multiplier
     if not math.isfinite(converted):
-        return Measured(None, known, shown_unit, "", (DataIssue.NON_NUMERIC,))
-    return Measured(converted, known, canonical_unit, "")
+        return None, known, shown_unit, (DataIssue.NON_NUMERIC,)
+    return converted, known, canonical_unit, ()
 
 
 def read_reference_range(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..chart.facts import Analyte, Chart, Interpretation, LabResult
 from ..knowledge import Knowledge
-from .labs import known_above, known_below, latest_usable
+from .labs import known_above, known_below, latest_usable_result
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,9 @@ class HaematologicalSigns:
 def haematological_signs(chart: Chart, kb: Knowledge) -> HaematologicalSigns:
     """MCV > 100 fL; anaemia by the lab's low flag, else Hb below the sex-specific threshold."""
     t = kb.thresholds
-    mcv = latest_usable(chart, Analyte.MCV, kb).latest
+    mcv = latest_usable_result(chart, Analyte.MCV, kb)
     macro = mcv if mcv is not None and known_above(mcv, t.mcv_macrocytosis_above.value) else None
-    hb = latest_usable(chart, Analyte.HAEMOGLOBIN, kb).latest
+    hb = latest_usable_result(chart, Analyte.HAEMOGLOBIN, kb)
     anaemia, how = None, None
     if hb is not None and hb.interpretation is not None:
         # Why: §4 - the lab's own flag knows its population and method; it wins over our cut-offs.

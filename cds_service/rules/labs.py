@@ -62,9 +62,9 @@ def _marked(result: LabResult, start: date) -> LabResult:
     """:func:`mark_stale` with the lookback's first day already known (it is computed once per pick)."""
     if result.effective is None or result.effective >= start or DataIssue.STALE in result.issues:
         return result
-    # Built directly, not with dataclasses.replace: a long chart has thousands of stale results.
+    # Built directly (LabResult.of), not with dataclasses.replace: a long chart has thousands of stale results.
     r = result
-    return LabResult(analyte=r.analyte, value=r.value, unit=r.unit, comparator=r.comparator, effective=r.effective,
+    return LabResult.of(analyte=r.analyte, value=r.value, unit=r.unit, comparator=r.comparator, effective=r.effective,
                      status=r.status, reported=r.reported, reference_low=r.reference_low,
                      reference_high=r.reference_high, interpretation=r.interpretation,
                      issues=(*r.issues, DataIssue.STALE), source_ref=r.source_ref, code=r.code)
@@ -74,10 +74,10 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_mon
     """Pick the most recent usable result of ``analyte`` within the lookback (``lookback_months``: a
     rule's own window, e.g. a monitoring interval; the knowledge's 12 months otherwise)."""
     start = lookback_start(chart, kb, lookback_months)
-    results = [_marked(r, start) for r in chart.labs if r.analyte is analyte]
+    results = [_marked(r, start) for r in chart.labs_of(analyte)]
     notes: list[str] = []
     usable: list[LabResult] = []
-    latest_allowed = chart.today + timedelta(days=kb.tolerances.future_result_grace.days)
+    latest_allowed = _latest_allowed(chart, kb)
     for result in results:
         if result.usable and result.effective is not None and result.effective > latest_allowed:
             # Why: §7 - a result dated more than a day after today is a clock or entry error; it
@@ -89,13 +89,38 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_mon
             issues = ", ".join(ISSUE_WORDS.get(issue, issue.value) for issue in result.issues)
             shown = f": {result.reported}" if result.reported and result.reported != "no value" else ""
             notes.append(f"{_ref(result)} not used ({issues}){shown}")
-    sign = 1 if analyte in _LOWER_IS_WORSE else -1
-    usable.sort(key=lambda r: (r.effective, -sign * (r.value or 0.0)), reverse=True)
-    latest = usable[0] if usable else None
+    latest = _newest(usable, analyte)
     context = sorted(
         (r for r in results if r is not latest and r.effective is not None and r.value is not None),
         key=lambda r: r.effective, reverse=True)
     return LabPick(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes))
+
+
+def latest_usable_result(chart: Chart, analyte: Analyte, kb: Knowledge, *,
+                         lookback_months: int | None = None) -> LabResult | None:
+    """Return ``latest_usable(...).latest``: the same result, for rules that read nothing else of the pick.
+
+    Why a second way: the pick's context marks and sorts every other result of the analyte (a long chart
+    has thousands of old blood counts); the result that decides needs none of that. The candidates are the
+    same: usable, not older than the lookback (a stale result is never usable), not future-dated.
+    """
+    start = lookback_start(chart, kb, lookback_months)
+    latest_allowed = _latest_allowed(chart, kb)
+    usable = [r for r in chart.labs_of(analyte)
+              if r.usable and (r.effective is None or start <= r.effective <= latest_allowed)]
+    return _newest(usable, analyte)
+
+
+def _latest_allowed(chart: Chart, kb: Knowledge) -> date:
+    """The last day a result may be dated and still decide (a day's grace after today)."""
+    return chart.today + timedelta(days=kb.tolerances.future_result_grace.days)
+
+
+def _newest(usable: list[LabResult], analyte: Analyte) -> LabResult | None:
+    """The most recent of ``usable``; on the same day, the value pointing toward deficiency."""
+    sign = 1 if analyte in _LOWER_IS_WORSE else -1
+    usable.sort(key=lambda r: (r.effective, -sign * (r.value or 0.0)), reverse=True)
+    return usable[0] if usable else None
 
 
 def value_bounds(result: LabResult) -> tuple[float, float]:

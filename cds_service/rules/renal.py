@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..chart.facts import Analyte, Chart, Comparator, DataSet, LabResult, Problem, ProblemCategory
 from ..knowledge import Knowledge
-from .labs import known_below, latest_usable
+from .labs import known_below, latest_usable_result
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def renal_caveat(chart: Chart, kb: Knowledge, *, lookback_months: int | None = N
     renal data set is said, not assumed.
     """
     limit = kb.thresholds.egfr_renal_caveat_below.value
-    egfr = latest_usable(chart, Analyte.EGFR, kb, lookback_months=lookback_months).latest
+    egfr = latest_usable_result(chart, Analyte.EGFR, kb, lookback_months=lookback_months)
     ckd = tuple(p for p in chart.problems if p.category is ProblemCategory.CKD_STAGE_4_5 and p.active)
     low_egfr = egfr is not None and known_below(egfr, limit)
     notes: list[str] = []

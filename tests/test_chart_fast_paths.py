@@ -1,0 +1,165 @@
+"""The chart's and the picks' faster ways give the answers of the plain ones they replaced (docs/performance.md,
+fourth round): remembered answers keyed on codings and unit strings, a LabResult built without the frozen
+``__init__``, the labs grouped by analyte once, and the decisive result picked without the pick's context.
+
+The plain versions are spelled out here as they stood before, and compared over varied and malformed input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+from builders import TODAY
+from builders.facts import chart, lab
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cds_service.chart.facts import Analyte, DataIssue, Interpretation, LabResult
+from cds_service.chart.fhir_types import as_items, as_str, concept_label, concept_texts, resource_ref
+from cds_service.chart.labs import LOINC, identify
+from cds_service.chart.matching import match_codes, match_words
+from cds_service.chart.pregnancy import TEST_SET, _is_test
+from cds_service.chart.quantities import UCUM, Unit, quantity_units
+from cds_service.knowledge import load_knowledge
+from cds_service.rules.labs import latest_usable, latest_usable_result
+
+KB = load_knowledge()
+
+# --- varied and malformed codings, concepts and quantities -------------------------------------------------
+
+_LAB_CODES = sorted({c.code for name, vs in KB.value_sets.items() if name.startswith(("lab_", "obs_"))
+                     for c in vs.codes})
+_TEXTS = ["B12", "Hemoglobin", "vitamin b12 and mma", "active b12", "MCV", "pregnancy test", "folate", "eGFR", " "]
+_JUNK = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.just([]) | st.just({})
+_systems = st.sampled_from([LOINC, LOINC + "/", f" {LOINC} ", "urn:oid:2.16.840.1.113883.6.1", "http://snomed.info/sct",
+                            "urn:local", "", " "]) | _JUNK
+_codes = st.sampled_from(_LAB_CODES) | st.sampled_from([" 718-7 ", "718-7x", "", " "]) | _JUNK
+_codings = st.fixed_dictionaries({}, optional={"system": _systems, "code": _codes,
+                                               "display": st.sampled_from(_TEXTS) | _JUNK}) | _JUNK
+_concepts = st.fixed_dictionaries({}, optional={"coding": st.lists(_codings, max_size=3) | _codings,
+                                                "text": st.sampled_from(_TEXTS) | _JUNK}) | _JUNK
+_units = st.sampled_from(["g/dL", " g/dl ", "fL", "pmol/L", "µmol/L", "", " ", "mg"]) | _JUNK
+_quantities = st.fixed_dictionaries({}, optional={
+    "value": st.floats() | st.integers() | _JUNK, "unit": _units, "code": _units,
+    "system": st.sampled_from([UCUM, UCUM + "/", f" {UCUM}/ ", "urn:x", ""]) | _JUNK}) | _JUNK
+
+
+def _identify_as_before(resource: dict, kb) -> tuple[Analyte | None, str, str | None]:
+    """``identify`` as it was before its answers were remembered per set of codings."""
+    concept = resource.get("code")
+    by_code: dict[str, str] = {}
+    loinc: list[tuple[str, str]] | None = None
+    for coding in as_items(concept.get("coding")) if isinstance(concept, dict) else ():
+        code = as_str(coding.get("code")) if isinstance(coding, dict) else None
+        if not code:
+            continue
+        system = as_str(coding.get("system")) or ""
+        matches = kb.match_code(system, code, "lab_")
+        for match in matches:
+            by_code.setdefault(match.value_set, match.evidence)
+        if kb.canonical_system(system) == LOINC:
+            loinc = (loinc or []) + [(m.value_set, code) for m in matches]
+    found = by_code or ({} if loinc is not None else match_words(kb, concept_texts(concept), "lab_"))
+    analytes = {kb.analyte_for_value_set(vs) for vs in found}
+    analytes.discard(None)
+    if len(analytes) != 1:
+        note = None
+        if len(analytes) > 1:
+            names = ", ".join(sorted(str(a) for a in analytes))
+            note = f"{resource_ref(resource)} '{concept_label(concept)}' matches several tests ({names}); not used"
+        return None, "", note
+    analyte = Analyte(analytes.pop())
+    return analyte, next((c for vs, c in loinc or () if vs in found), ""), None
+
+
+def _quantity_units_as_before(quantity: object) -> list[Unit]:
+    if not isinstance(quantity, dict):
+        return []
+    code, text = as_str(quantity.get("code")), as_str(quantity.get("unit"))
+    units = []
+    if code:
+        system = quantity.get("system")
+        units.append(Unit(code, isinstance(system, str) and system.strip().rstrip("/") == UCUM))
+    if text:
+        units.append(Unit(text, False))
+    return units
+
+
+@settings(max_examples=400, deadline=None)
+@given(_concepts)
+def test_identify_gives_the_answer_it_gave_before(concept: object) -> None:
+    resource = {"resourceType": "Observation", "id": "o1", "code": concept}
+    assert identify(resource, KB) == _identify_as_before(resource, KB)
+    assert identify(resource, KB) == _identify_as_before(resource, KB)  # and again, from what it remembered
+
+
+@settings(max_examples=300, deadline=None)
+@given(_concepts)
+def test_a_pregnancy_test_is_recognised_as_before(concept: object) -> None:
+    from cds_service.chart.matching import code_pairs
+
+    assert _is_test(KB, code_pairs(concept)) == bool(match_codes(KB, concept, TEST_SET))
+
+
+@pytest.mark.parametrize("code", ["82810-3", " 2106-3 "])
+def test_the_pregnancy_test_codes_are_recognised(code: str) -> None:
+    from cds_service.chart.matching import code_pairs
+
+    assert _is_test(KB, code_pairs({"coding": [{"system": LOINC, "code": code}]}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_quantities)
+def test_quantity_units_are_read_as_before(quantity: object) -> None:
+    assert quantity_units(quantity) == _quantity_units_as_before(quantity)
+    units = quantity_units(quantity)
+    units.append(Unit("changed", False))  # the caller's own list: what is remembered does not change
+    assert quantity_units(quantity) == _quantity_units_as_before(quantity)
+
+
+# --- LabResult.of ------------------------------------------------------------------------------------------
+
+
+def test_lab_result_of_is_the_constructor() -> None:
+    fields = dict(analyte=Analyte.MCV, value=104.0, unit="fL", comparator=lab(Analyte.MCV, 1).comparator,
+                  effective=TODAY, status="final", reported="104 fL", reference_low=80.0, reference_high=100.0,
+                  interpretation=Interpretation.HIGH, issues=(DataIssue.STALE,), source_ref="Observation/1",
+                  code="787-2")
+    assert set(fields) == {f.name for f in dataclasses.fields(LabResult)}  # a new field must be added here
+    built, made = LabResult.of(**fields), LabResult(**fields)
+    assert built == made and hash(built) == hash(made) and repr(built) == repr(made)
+    assert dataclasses.replace(built, value=1.0) == dataclasses.replace(made, value=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.value = 1.0  # type: ignore[misc]
+
+
+# --- picks ---------------------------------------------------------------------------------------------------
+
+_ISSUES = st.sampled_from([(), (), (), (DataIssue.NOT_FINAL,), (DataIssue.STALE,), (DataIssue.UNKNOWN_UNIT,)])
+_results = st.builds(
+    lambda analyte, value, days, issues, comparator: dataclasses.replace(
+        lab(analyte, value, on=TODAY - timedelta(days=days), comparator=comparator), issues=issues),
+    st.sampled_from([Analyte.HAEMOGLOBIN, Analyte.MCV, Analyte.EGFR, Analyte.B12_TOTAL]),
+    st.none() | st.sampled_from([10.0, 12.5, 104.0, 25.0]),
+    st.integers(-5, 900),  # future-dated (beyond the day's grace), recent, and older than any lookback
+    _ISSUES,
+    st.sampled_from(["=", "<", ">"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_results, max_size=12), st.sampled_from([None, 1, 3, 24]))
+def test_the_decisive_result_is_the_picks_latest(results: list[LabResult], months: int | None) -> None:
+    record = chart(labs=results)
+    for analyte in Analyte:
+        assert record.labs_of(analyte) == tuple(r for r in results if r.analyte is analyte)
+        pick = latest_usable(record, analyte, KB, lookback_months=months)
+        assert latest_usable_result(record, analyte, KB, lookback_months=months) is pick.latest
+
+
+def test_an_undated_usable_result_is_a_candidate_in_both() -> None:
+    undated = dataclasses.replace(lab(Analyte.MCV, 104.0), effective=None)
+    record = chart(labs=[undated])
+    assert latest_usable_result(record, Analyte.MCV, KB) is latest_usable(record, Analyte.MCV, KB).latest is undated
