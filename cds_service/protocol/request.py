@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from . import decoding
 
 
 def _not_a_dot_segment(value: str) -> str:
@@ -184,7 +185,7 @@ def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
     try:
-        value = json.loads(raw)
+        value = decoding.loads(raw, limits.max_depth)
     except RecursionError as exc:
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
