@@ -163,3 +163,62 @@ def test_an_undated_usable_result_is_a_candidate_in_both() -> None:
     undated = dataclasses.replace(lab(Analyte.MCV, 104.0), effective=None)
     record = chart(labs=[undated])
     assert latest_usable_result(record, Analyte.MCV, KB) is latest_usable(record, Analyte.MCV, KB).latest is undated
+
+
+# --- each resource once ---------------------------------------------------------------------------------------
+
+_IDS = st.sampled_from(["a", "b", "1"]) | st.integers(0, 2) | st.just(1.0) | st.just(True) | st.none()
+_RESOURCES = st.lists(st.fixed_dictionaries(
+    {"resourceType": st.sampled_from(["Observation", "Condition", "Patient"]), "n": st.integers()},
+    optional={"id": _IDS}) | st.sampled_from(["x", 5, None]), max_size=12)
+
+
+def _unique_as_before(resources: list) -> list:
+    seen: set = set()
+    unique = []
+    for resource in resources:
+        key = (resource.get("resourceType"), resource.get("id")) if isinstance(resource, dict) else None
+        if key is not None and key[1] is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(resource)
+    return unique
+
+
+def _resources_as_before(by_key: dict[str, list]) -> list:
+    seen: dict = {}
+    anonymous = []
+    for resources in by_key.values():
+        for resource in resources:
+            rid = resource.get("id")
+            if isinstance(rid, str):
+                seen.setdefault((resource["resourceType"], rid), resource)
+            else:
+                anonymous.append(resource)
+    return [*seen.values(), *anonymous]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_RESOURCES, _RESOURCES)
+def test_repeats_are_dropped_as_before(first: list, second: list) -> None:
+    from cds_service.chart.build import _unique
+    from cds_service.data.prefetch import PatientData
+
+    both = first + second
+    assert [id(r) for r in _unique(both)] == [id(r) for r in _unique_as_before(both)]
+    by_key = {"a": [r for r in first if isinstance(r, dict)], "b": [r for r in second if isinstance(r, dict)]}
+    found = PatientData(by_key=by_key).resources()
+    assert [id(r) for r in found] == [id(r) for r in _resources_as_before(by_key)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_results, st.booleans()), max_size=12))
+def test_labs_are_ordered_newest_first_as_before(drawn: list) -> None:
+    from datetime import date
+
+    from cds_service.chart.build import _newest_first
+
+    labs = tuple(dataclasses.replace(r, effective=None) if undated else r for r, undated in drawn)
+    before = tuple(sorted(labs, key=lambda r: (r.effective is None, -(r.effective or date.min).toordinal())))
+    assert [id(r) for r in _newest_first(labs)] == [id(r) for r in before]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -35,25 +36,31 @@ class ChartData:
 
 def _unique(resources: list[JSON]) -> list[JSON]:
     """Return resources without repeats of the same Type/id (a prefetch and a search may overlap)."""
-    seen: set[tuple[object, object]] = set()
+    seen: dict[object, set[object]] = {}  # the ids seen, per type: no (type, id) tuple made per resource
     unique: list[JSON] = []
     for resource in resources:
-        key = (resource.get("resourceType"), resource.get("id")) if isinstance(resource, dict) else None
-        if key is not None and key[1] is not None:
-            if key in seen:
+        rid = resource.get("id") if isinstance(resource, dict) else None
+        if rid is not None:
+            kind = resource.get("resourceType")
+            ids = seen.get(kind)
+            if ids is None:
+                ids = seen[kind] = set()
+            elif rid in ids:
                 continue
-            seen.add(key)
+            ids.add(rid)
         unique.append(resource)
     return unique
 
 
 def _newest_first(labs: tuple[LabResult, ...]) -> tuple[LabResult, ...]:
-    """Return labs newest first; undated results last (stable otherwise)."""
+    """Return labs newest first; undated results last (stable otherwise: a reverse sort keeps the order of
+    equal dates)."""
+    dated = [lab for lab in labs if lab.effective is not None]
+    undated = [lab for lab in labs if lab.effective is None] if len(dated) < len(labs) else []
+    return (*sorted(dated, key=_EFFECTIVE, reverse=True), *undated)
 
-    def key(lab: LabResult) -> tuple[bool, int]:
-        return lab.effective is None, -(lab.effective or date.min).toordinal()
 
-    return tuple(sorted(labs, key=key))
+_EFFECTIVE = operator.attrgetter("effective")
 
 
 def build_chart(data: ChartData, *, today: date, kb: Knowledge | None = None) -> Chart:

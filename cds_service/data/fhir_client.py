@@ -160,7 +160,8 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             continue
-        if (entry.get("search") or {}).get("mode") == "outcome":
+        search = entry.get("search")
+        if search and search.get("mode") == "outcome":
             continue
         resources.append(resource)
     return resources

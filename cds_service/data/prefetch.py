@@ -56,17 +56,23 @@ class PatientData:
     notes: list[str] = field(default_factory=list)  # data-quality notes safe to show a clinician
 
     def resources(self) -> list[dict[str, Any]]:
-        """Return every resource once, whatever key it came from."""
-        seen: dict[tuple[str, str], dict[str, Any]] = {}
-        anonymous = []
+        """Return every resource once, whatever key it came from (the first of each Type/id, in order)."""
+        seen: dict[str, set[str]] = {}  # the ids seen, per type: no (type, id) tuple made per resource
+        first, anonymous = [], []
         for resources in self.by_key.values():
             for resource in resources:
                 rid = resource.get("id")
-                if isinstance(rid, str):
-                    seen.setdefault((resource["resourceType"], rid), resource)
-                else:
+                if not isinstance(rid, str):
                     anonymous.append(resource)
-        return [*seen.values(), *anonymous]
+                    continue
+                ids = seen.get(resource["resourceType"])
+                if ids is None:
+                    ids = seen[resource["resourceType"]] = set()
+                elif rid in ids:
+                    continue
+                ids.add(rid)
+                first.append(resource)
+        return [*first, *anonymous]
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,7 @@ def _use_provided(key: str, query: str, value: Any, patient_id: str, *, follow_p
 
 def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | None:
     """Name the first resource that is plainly about another patient (a wrong-patient card is the worst)."""
+    own = f"Patient/{patient_id}"  # the usual reference, accepted at once (the test below accepts it too)
     for resource in resources:
         if resource["resourceType"] == "Patient":
             if resource.get("id") not in (None, patient_id):
@@ -197,6 +204,8 @@ def _other_patient(resources: list[dict[str, Any]], patient_id: str) -> str | No
             continue
         subject = resource.get("subject") or resource.get("patient")
         reference = subject.get("reference") if isinstance(subject, dict) else None
+        if reference == own:
+            continue
         if (isinstance(reference, str) and "Patient/" in reference
                 and reference.rsplit("Patient/", 1)[1].split("/")[0] != patient_id):
             return f"{resource['resourceType']}/{resource.get('id', '?')}"
