@@ -176,3 +176,40 @@ def test_a_future_dated_result_beside_the_deciding_one_is_marked_and_the_decidin
     assert f"- Serum B12 160 ng/L on {recent} (below 180 ng/L)" in card.detail.splitlines()
     assert f"- Serum B12 150 ng/L on {future} (dated in the future; not used)" in card.detail.splitlines()
     assert card.detail.count("dated in the future") == 1
+
+
+# --- a current course beside an old stopped one is not a restart ---------------------------------
+
+
+def _stopped_course_then(current_start: int | None):
+    """Metformin 7 years, stopped 6 months ago; then (optionally) a current prescription since ``current_start``."""
+    meds = [med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(2770), end=days_ago(184),
+                active=False, ref="MedicationStatement/old")]
+    if current_start is not None:
+        meds.append(med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(current_start),
+                        ref="MedicationRequest/current"))
+    return chart(meds=meds, drafts=[med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(0),
+                                        draft=True, ref=METFORMIN_DRAFT)])
+
+
+def test_renewing_a_current_prescription_after_a_stopped_course_continues_it():
+    (card,) = checked_cards("metformin-b12-monitoring", _stopped_course_then(62), selections=(METFORMIN_DRAFT,))
+    assert _line(card, "- metformin: continues") == (
+        f"- metformin: continues current metformin (since {days_ago(62)}, after a course stopped on {days_ago(184)})")
+    assert "restart" not in card.detail
+    # Values used keep both courses with their dates: the gap is on the record, not implied.
+    assert f"- metformin: stopped {days_ago(184)}, taken for 7 years, since {days_ago(2770)}" in card.detail
+    assert f"- metformin: taken for 2 months, since {days_ago(62)}; a risk after 4 months" in card.detail
+
+
+def test_a_draft_after_a_stopped_course_with_nothing_current_restarts_it():
+    (card,) = checked_cards("metformin-b12-monitoring", _stopped_course_then(None), selections=(METFORMIN_DRAFT,))
+    assert _line(card, "- metformin: restarts") == (
+        f"- metformin: restarts metformin stopped on {days_ago(184)}, less than 12 months ago")
+
+
+def test_a_current_prescription_chained_to_the_old_course_is_one_course():
+    """Within the renewal tolerance the current prescription continues the old course: one line, no stop named."""
+    (card,) = checked_cards("metformin-b12-monitoring", _stopped_course_then(170), selections=(METFORMIN_DRAFT,))
+    assert _line(card, "- metformin: continues") == "- metformin: continues current metformin"
+    assert "renewed prescriptions counted as one course" in card.detail

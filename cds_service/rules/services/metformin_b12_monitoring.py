@@ -173,10 +173,23 @@ def situation(chart: Chart, kb: Knowledge, params: Parameters, course: RiskMedic
 
 
 def _orders(s: Situation, kb: Knowledge) -> tuple[DraftFinding, ...]:
-    """The selected drafts, and why each is a continuation (the course itself is under "Values used")."""
+    """The selected drafts, and why each is a continuation (the course itself is under "Values used").
+
+    Why (B12-RULES.md §8, §9; found in review): the long course that makes this a continuation may have
+    stopped while a newer, shorter prescription is current (stopped in March, taken again since July,
+    not chained: the gap exceeds the renewal tolerance). The draft renews the current prescription, so
+    its line says so and names the stop; "restarts" is only for a draft with no current metformin.
+    """
     use = s.course.use
+    drafts = {d.source_ref for d in s.drafts}
+    current = next((r for r in s.a.risk_medicines if r.use.med_class is MedicationClass.METFORMIN
+                    and r.use.active and r.use.source_ref not in drafts), None)
     if use.active:
         why = "continues current metformin"
+    elif current is not None and use.end is not None:
+        since = current.course_start or current.use.start
+        why = (f"continues current metformin ({f'since {since}, ' if since else ''}"
+               f"after a course stopped on {use.end})")
     elif use.end is None:
         why = f"renews metformin taken since {s.course.course_start}, last prescribed on {use.start}"
     else:
