@@ -222,3 +222,24 @@ def test_labs_are_ordered_newest_first_as_before(drawn: list) -> None:
     labs = tuple(dataclasses.replace(r, effective=None) if undated else r for r, undated in drawn)
     before = tuple(sorted(labs, key=lambda r: (r.effective is None, -(r.effective or date.min).toordinal())))
     assert [id(r) for r in _newest_first(labs)] == [id(r) for r in before]
+
+
+def _format_number_as_before(number: object) -> str:
+    import math
+
+    if not isinstance(number, float) or not math.isfinite(number) or abs(number) >= 1e15:
+        return str(number)
+    if number.is_integer():
+        return str(int(number))
+    whole = len(str(int(abs(number)))) if abs(number) >= 1 else 0
+    text = f"{number:.{max(0, 4 - whole)}f}" if whole else f"{number:.4g}"
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.floats() | st.floats(-2000, 2000) | st.integers() | st.sampled_from(
+    [0.99996, 9.99995, 99.995, 999.95, 999.96, 1000.5, 1e-5, 0.00012345, 1e15 - 0.5, -0.0, "7", None, True]))
+def test_numbers_are_printed_as_before(number: object) -> None:
+    from cds_service.chart.quantities import format_number
+
+    assert format_number(number) == _format_number_as_before(number)

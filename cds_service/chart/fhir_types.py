@@ -47,6 +47,8 @@ def as_str(value: object) -> str | None:
 
 def as_number(value: object) -> float | None:
     """Return a finite float for a JSON number (or Decimal), else None; booleans are not numbers."""
+    if type(value) is float:  # the usual case, answered at once (float(value) is value)
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     try:
