@@ -213,3 +213,28 @@ def test_a_current_prescription_chained_to_the_old_course_is_one_course():
     (card,) = checked_cards("metformin-b12-monitoring", _stopped_course_then(170), selections=(METFORMIN_DRAFT,))
     assert _line(card, "- metformin: continues") == "- metformin: continues current metformin"
     assert "renewed prescriptions counted as one course" in card.detail
+
+
+# --- a raised MMA without a serum B12 is among the values used ------------------------------------
+
+
+def _mma_without_b12(*extra):
+    from builders.fhir import TODAY, chart_from_fhir, condition, observation, patient, quantity
+
+    on = (TODAY - timedelta(days=10)).isoformat()
+    mma = observation("13964-2", id="mma", valueQuantity=quantity(0.62, "umol/L"), effectiveDateTime=on)
+    others = [observation("98979-8", id="egfr", valueQuantity=quantity(value, "mL/min/{1.73_m2}"),
+                          effectiveDateTime=on) for value in extra]
+    return chart_from_fhir(patient=patient("female", "1990-05-01"), observations=[mma, *others],
+                           conditions=[condition({"text": "Peripheral neuropathy"})]), on
+
+
+@pytest.mark.parametrize(("egfr_values", "kind"), [((), "indeterminate"), ((80,), "indeterminate"),
+                                                    ((25,), "not_tested")])
+def test_a_raised_mma_without_serum_b12_is_shown_with_its_date(egfr_values, kind):
+    """Reproduced in review: already shown (no change); pinned so it stays so, renal caveat or not."""
+    c, on = _mma_without_b12(*egfr_values)
+    (card,) = checked_cards("b12-status", c)
+    assert card.source.topic.code == kind
+    values = card.detail.split("**Values used**\n", 1)[1].split("\n\n")[0].splitlines()
+    assert values[0] == f"- MMA 0.62 µmol/L on {on} (above the default upper limit 0.4 µmol/L)"
