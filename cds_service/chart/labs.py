@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from datetime import date
 
-from cds_service.knowledge import Knowledge
+from cds_service.knowledge import Knowledge, UnitTable
 
 from .elements import unreadable, unreadable_notes
 from .facts import Analyte, DataIssue, Interpretation, LabResult
@@ -131,14 +131,13 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
         return None, (ambiguity,) if ambiguity else unreadable_notes(resource, broken, "not used")
     found = unreadable(resource)
     defects = unreadable_notes(resource, found) if found else ()
-    spec = kb.analytes.analytes[analyte]  # a StrEnum: the same key as its value, without the enum property
-    table = kb.lab_units[analyte]
-    implied = spec.impliedUnits.get(code)
-    measured, value_units = measure(resource, table, spec.canonicalUnit, (code, implied.unit) if implied else None)
+    table, canonical_unit, implied = _units_of(kb, analyte, code)
+    measured, value_units = measure(resource, table, canonical_unit, implied)
     status = as_str(resource.get("status")) or ""
     effective = effective_date(resource)
-    issues = (*status_issues(status), *measured.issues)
-    issues += (DataIssue.NO_DATE,) if effective is None else ()
+    issues = measured.issues if status in USABLE_STATUSES else (*status_issues(status), *measured.issues)
+    if effective is None:
+        issues += (DataIssue.NO_DATE,)
     low, high = read_reference_range(resource, table, value_units) if "referenceRange" in resource else (None, None)
     result = LabResult.of(  # one per Observation read: see LabResult.of
         analyte=analyte,
@@ -158,6 +157,14 @@ def read_observation(resource: object, kb: Knowledge) -> tuple[LabResult | None,
     if measured.issues or measured.unit_note:  # the only sources of a unit note
         return result, (*defects, *_unit_notes(result, measured.unit_note))
     return result, defects
+
+
+@functools.lru_cache(maxsize=256)  # per analyte and matched LOINC code: a few dozen pairs in all
+def _units_of(kb: Knowledge, analyte: Analyte, code: str) -> tuple[UnitTable, str, tuple[str, str] | None]:
+    """Return the analyte's unit table and canonical unit, and (code, unit) of the unit its LOINC code implies."""
+    spec = kb.analytes.analytes[analyte]  # a StrEnum: the same key as its value
+    implied = spec.impliedUnits.get(code)
+    return kb.lab_units[analyte], spec.canonicalUnit, (code, implied.unit) if implied else None
 
 
 def _unit_notes(result: LabResult, unit_note: str) -> tuple[str, ...]:
