@@ -144,9 +144,9 @@ class Metrics:
             self.fhir_fetch_failures.labels(kind, _one_of(failure, FETCH_FAILURES)).inc()
 
     @_never_raises
-    def prefetch_key(self, service_id: str, source: str) -> None:
-        """Count where one prefetch key's data came from (the data layer's ``FetchObserver``)."""
-        self._child(self.prefetch_keys, _one_of(service_id, self._services), _one_of(source, SOURCES)).inc()
+    def prefetch_key(self, service_id: str, source: str, keys: int = 1) -> None:
+        """Count where ``keys`` prefetch keys' data came from (the data layer's ``FetchObserver``)."""
+        self._child(self.prefetch_keys, _one_of(service_id, self._services), _one_of(source, SOURCES)).inc(keys)
 
     @_never_raises
     def fetch_slots(self, busy: int) -> None:

@@ -26,8 +26,8 @@ class FetchObserver(Protocol):
     def fhir_fetch(self, resource_type: str, seconds: float, failure: str | None) -> None:
         """Report one read or search (with its further pages); ``failure`` is None when it succeeded."""
 
-    def prefetch_key(self, service_id: str, source: str) -> None:
-        """Report where one prefetch key's data came from: provided, fetched or failed."""
+    def prefetch_key(self, service_id: str, source: str, keys: int = 1) -> None:
+        """Report where ``keys`` prefetch keys' data came from: provided, fetched or failed."""
 
     def fetch_slots(self, busy: int) -> None:
         """Report how many of this worker's fetch slots are fetching now."""
@@ -39,8 +39,8 @@ class NoObserver:
     def fhir_fetch(self, resource_type: str, seconds: float, failure: str | None) -> None:
         """Ignore the fetch."""
 
-    def prefetch_key(self, service_id: str, source: str) -> None:
-        """Ignore the key."""
+    def prefetch_key(self, service_id: str, source: str, keys: int = 1) -> None:
+        """Ignore the keys."""
 
     def fetch_slots(self, busy: int) -> None:
         """Ignore the slots."""

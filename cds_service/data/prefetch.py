@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -290,12 +291,15 @@ def _fetch_medications(data: PatientData, fetcher: _Fetcher) -> None:
 
 def _report_sources(observer: FetchObserver, service: PrefetchNeeds, data: PatientData,
                     failures: dict[str, str]) -> None:
-    """Report each key as provided (by the EHR, ``null`` and empty included), fetched or failed."""
-    for key in service.prefetch:
-        if key in failures:
-            observer.prefetch_key(service.id, "failed")
-        else:
-            observer.prefetch_key(service.id, "fetched" if data.provenance.get(key) == "fetched" else "provided")
+    """Report each key as provided (by the EHR, ``null`` and empty included), fetched or failed.
+
+    One report per source, with its number of keys: in multiprocess mode each count is a locked write to
+    a shared file, and a call with its prefetch complete made nine of them, all "provided".
+    """
+    sources = Counter("failed" if key in failures else "fetched" if data.provenance.get(key) == "fetched"
+                      else "provided" for key in service.prefetch)
+    for source, keys in sources.items():
+        observer.prefetch_key(service.id, source, keys)
 
 
 def _settle_failures(service: PrefetchNeeds, data: PatientData, failures: dict[str, str],
