@@ -127,6 +127,14 @@ def test_not_tested_with_neuro_is_warning_suggesting_b12_with_mma_after_an_indet
     assert "If the result is indeterminate, MMA is the next test" in card.detail
 
 
+def test_not_tested_under_the_renal_caveat_names_active_b12_as_the_next_test_not_mma():
+    """B12-RULES.md §3: MMA rises in renal impairment, so the card beside the caveat never points to MMA."""
+    (card,) = cards_for(chart(labs=[egfr(22)], problems=[problem(P.NEUROPATHY)]))
+    assert "**Renal impairment**" in card.detail and "active B12 is the better test" in card.detail
+    assert "If the result is indeterminate, active B12 is the next test" in card.detail
+    assert "MMA is the next test" not in card.detail
+
+
 def test_stale_result_with_macrocytosis_is_not_tested_and_shows_the_old_value():
     c = chart(labs=[b12(420, on=days_ago(500)), lab(Analyte.MCV, 105)])
     (card,) = cards_for(c)

@@ -238,3 +238,23 @@ def test_a_raised_mma_without_serum_b12_is_shown_with_its_date(egfr_values, kind
     assert card.source.topic.code == kind
     values = card.detail.split("**Values used**\n", 1)[1].split("\n\n")[0].splitlines()
     assert values[0] == f"- MMA 0.62 µmol/L on {on} (above the default upper limit 0.4 µmol/L)"
+
+
+# --- under the renal caveat, the next test after an indeterminate B12 is active B12, never MMA -----------
+
+
+@pytest.mark.parametrize("service", ["b12-status", "metformin-b12-monitoring"])
+def test_a_card_asking_for_b12_under_the_renal_caveat_names_active_b12_next_and_says_why(service):
+    """B12-RULES.md §3: MMA rises in renal impairment; the card says so beside the advice, not MMA after it."""
+    (card,) = checked_cards(service, _metformin_with(labs=[egfr(22)]), selections=(METFORMIN_DRAFT,)
+                            if service == "metformin-b12-monitoring" else ())
+    assert "If the result is indeterminate, active B12 is the next test." in card.detail
+    assert "**Renal impairment** (eGFR 22" in card.detail and "MMA is the next test" not in card.detail
+
+
+@pytest.mark.parametrize("service", ["b12-status", "metformin-b12-monitoring"])
+def test_without_renal_impairment_mma_stays_the_next_test(service):
+    (card,) = checked_cards(service, _metformin_with(labs=[egfr(80)]), selections=(METFORMIN_DRAFT,)
+                            if service == "metformin-b12-monitoring" else ())
+    assert "If the result is indeterminate, MMA is the next test." in card.detail
+    assert "Renal impairment" not in card.detail

@@ -61,6 +61,7 @@ _SECTIONS = {
     "notes": detail.notes,
     "renal": lambda a, kb: detail.renal(a),
     "next_test": lambda a, kb: detail.next_test(a),
+    "next_if_indeterminate": lambda a, kb: detail.next_if_indeterminate(a),
     "signs": lambda a, kb: detail.signs(a),
     "neuro_signs": lambda a, kb: detail.neuro_signs(a),
     "damage_months": lambda a, kb: str(kb.durations.untreated_permanent_damage.months),

@@ -308,6 +308,15 @@ def next_test(a: B12Assessment) -> str:
     return " and ".join(TEST_NAMES[t] for t in tests)
 
 
+def next_if_indeterminate(a: B12Assessment) -> str:
+    """The test after an indeterminate B12 on a card that asks for B12: MMA, or active B12 under the renal caveat.
+
+    Why (B12-RULES.md §3, renal caveat): MMA rises in renal impairment, so there active B12 is suggested
+    instead; a card that shows the caveat must not name MMA as the next step beside it.
+    """
+    return "active B12" if a.status.renal.applies and a.status.active is None else "MMA"
+
+
 def tidy(markdown: str) -> str:
     """Collapse the blank lines left by empty sections, and keep the detail under DETAIL_MAX."""
     return fit(re.sub(r"\n{3,}", "\n\n", markdown).strip())

@@ -17,7 +17,8 @@ from .detail import SIGNS_LONGEST
 # Placeholders a detail template may use; each is filled with a markdown section or "".
 DETAIL_FIELDS = frozenset({"decision", "values", "context", "regimen", "orders", "notes", "renal", "lookback_months",
                            "optional_test",
-                           "next_test", "damage_months", "reassess_months", "signs", "neuro_signs"})
+                           "next_test", "next_if_indeterminate", "damage_months", "reassess_months", "signs",
+                           "neuro_signs"})
 SUMMARY_FIELDS = frozenset({"next_test", "signs", "neuro_signs"})
 _LONGEST_SAMPLE = {"next_test": "active B12 (holotranscobalamin)", "signs": SIGNS_LONGEST,
                    "neuro_signs": SIGNS_LONGEST}
