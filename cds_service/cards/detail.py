@@ -29,7 +29,6 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#<>|~])")
 _REF = re.compile(r"\b(?:Observation|MedicationRequest|MedicationStatement|Medication|Condition|Procedure|Patient)"
                   r"/[A-Za-z0-9_\-.]{1,64}")
 _MISSING = "data set not available: "
-_FUTURE = " is dated in the future "  # the pick note on a result set aside for its date (rules/labs.py)
 #: A sign as a summary names it (B12-RULES.md §4 neurological involvement); presentation only.
 SIGN_WORDS = {
     ProblemCategory.NEUROPATHY: "neuropathy", ProblemCategory.MOTOR_NEUROPATHY: "motor neuropathy",
@@ -197,12 +196,12 @@ def context(a: B12Assessment, kb: Knowledge) -> str:
     return _section("Earlier results (context only)", lines)
 
 
-def _future_refs(a: B12Assessment) -> set[str]:
-    """The results the rules set aside because they are dated in the future (their pick notes say so)."""
-    return {ref for pick in a.status.picks for note in pick.notes if _FUTURE in note for ref in _REF.findall(note)}
+def _future_refs(a: B12Assessment) -> frozenset[str]:
+    """The results the rules set aside because they are dated in the future."""
+    return frozenset(ref for pick in a.status.picks for ref in pick.future_dated)
 
 
-def _why_context(result: LabResult, months: int, future: set[str]) -> str:
+def _why_context(result: LabResult, months: int, future: frozenset[str]) -> str:
     """Why an earlier result is context only: dated in the future, too old, or not usable.
 
     Why (B12-RULES.md §7, §9; found in review): a result dated after today is listed with the

@@ -27,13 +27,15 @@ class LabPick:
 
     ``latest`` is the most recent usable result within the lookback (None if there is
     none); ``context`` holds every other dated result of the analyte, newest first,
-    stale ones marked ``DataIssue.STALE``; ``notes`` says why results were set aside.
+    stale ones marked ``DataIssue.STALE``; ``notes`` says why results were set aside;
+    ``future_dated`` names the results set aside for a date after today (a card says so beside them).
     """
 
     analyte: Analyte
     latest: LabResult | None
     context: tuple[LabResult, ...] = ()
     notes: tuple[str, ...] = ()
+    future_dated: frozenset[str] = frozenset()  # source_ref of each
 
     @property
     def stale_latest(self) -> LabResult | None:
@@ -77,12 +79,14 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_mon
     results = [_marked(r, start) for r in chart.labs_of(analyte)]
     notes: list[str] = []
     usable: list[LabResult] = []
+    future: list[str] = []
     latest_allowed = _latest_allowed(chart, kb)
     for result in results:
         if result.usable and result.effective is not None and result.effective > latest_allowed:
             # Why: §7 - a result dated more than a day after today is a clock or entry error; it
             # never decides, and the card notes it (a day's grace absorbs time zones).
             notes.append(f"{_ref(result)} is dated in the future ({result.effective}); not used")
+            future += [result.source_ref] if result.source_ref else []
         elif result.usable:
             usable.append(result)
         elif DataIssue.STALE not in result.issues:
@@ -93,7 +97,8 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_mon
     context = sorted(
         (r for r in results if r is not latest and r.effective is not None and r.value is not None),
         key=lambda r: r.effective, reverse=True)
-    return LabPick(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes))
+    return LabPick(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes),
+                   future_dated=frozenset(future))
 
 
 def latest_usable_result(chart: Chart, analyte: Analyte, kb: Knowledge, *,
