@@ -71,6 +71,7 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
         return
     from prometheus_client import multiprocess
 
+    from .access_log import AccessLogger
     from .fixture_loader import default_fixtures_dir
     from .warmup import warm_up
 
@@ -81,6 +82,7 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
         "worker_class": worker_class, "worker_connections": worker_connections, "accesslog": "-", "errorlog": "-",
         # never log query strings or tokens: method, path, status, size, duration only
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+        "logger_class": AccessLogger,  # the same lines, built from the six atoms the format uses (access_log.py)
         # connections opened before the fork must not be shared by the workers; then the worker warms its copy
         "post_fork": lambda _server, _worker: _worker_ready(app, default_fixtures_dir()),
         # a dead worker's counts stay (counters only add up); only its live-gauge files must go

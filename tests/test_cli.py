@@ -6,8 +6,10 @@ import json
 
 from click.testing import CliRunner
 from helpers import FIXTURES as FIXTURES_DIR
+from test_access_log import SERVICE_FORMAT
 
 from cds_service import cli
+from cds_service.access_log import AccessLogger
 
 
 def test_serve_runs_gunicorn_with_the_configured_workers_and_threads(monkeypatch, tmp_path):
@@ -31,6 +33,8 @@ def test_serve_runs_gunicorn_with_the_configured_workers_and_threads(monkeypatch
     assert (options["bind"], options["workers"], options["threads"]) == ("127.0.0.1:9999", 3, 4)
     assert options["worker_class"] == "gthread"
     assert "%(q)s" not in options["access_log_format"]  # query strings may name patients: never logged
+    assert options["access_log_format"] == SERVICE_FORMAT  # the format test_access_log.py checks line by line
+    assert options["logger_class"] is AccessLogger
 
 
 def test_serve_takes_the_worker_class_and_connections_per_worker_from_the_environment(monkeypatch, tmp_path):
