@@ -78,7 +78,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # service's operational counts, so a page open on the internal network may not read them.
     CORS(app, resources={r"^/(?!metrics(/|$)).*": {}},
          origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
-         allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=86400)
+         allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=86400,
+         # A browser sends Origin with every cross-origin request; an EHR calling from its server sends none and
+         # reads no CORS header. Without it flask-cors still built and logged a full header set per call
+         # (a fiftieth of a hook call's CPU; docs/performance.md "Fifth round").
+         always_send=False)
     app.register_blueprint(api.bp)
     api.register_error_handlers(app)
     log.info("b12-cds ready: %d services from %s", len(list(registry)), hooks_dir)

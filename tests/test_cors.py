@@ -39,3 +39,13 @@ def test_configured_origins_are_the_only_ones_allowed(app_config):
     assert allowed.headers["Access-Control-Allow-Origin"] == SANDBOX
     refused = client.get("/cds-services", headers={"Origin": "https://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_call_without_origin_gets_no_cors_headers(client, app_config):
+    """An EHR calling from its server sends no Origin and reads no CORS header; a browser always sends Origin."""
+    for app_client in (client, create_app({**app_config, "CORS_ORIGINS": SANDBOX}).test_client()):
+        for response in (app_client.get("/cds-services"), app_client.post("/cds-services/b12-status", json={})):
+            assert not [h for h, _ in response.headers.items() if h.lower().startswith("access-control-")]
+            assert response.headers.get("Vary", "") != "Origin"
+        with_origin = app_client.get("/cds-services", headers={"Origin": SANDBOX})
+        assert with_origin.headers["Access-Control-Allow-Origin"] in ("*", SANDBOX)
