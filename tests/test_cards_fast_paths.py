@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import re
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.cards.detail import escape_markdown, tidy
+from cds_service.protocol.response import (
+    Action,
+    Card,
+    CDSResponse,
+    Coding,
+    Indicator,
+    Link,
+    Source,
+    Suggestion,
+    to_json,
+)
 
 # --- markdown text: escaping and blank lines ---------------------------------------------------------------
 
@@ -43,3 +55,73 @@ def test_tidy_as_before(text: str) -> None:
 def test_tidy_long_detail_as_before() -> None:
     text = "**Treat.**\n\n\n\n**Values used**\n" + "\n".join(f"- value {i:03}" for i in range(120)) + "\n\n\n"
     assert tidy(text) == _tidy_as_before(text)
+
+
+# --- the response dump ---------------------------------------------------------------------------------------
+
+_text = st.sampled_from(["a", "Check B12", "µg [x](y)", "x" * 120, " "])
+_urls = st.sampled_from(["https://www.nice.org.uk/guidance/ng239", "HTTPS://Example.com:443/a/../b?q=1 2",
+                         "https://bnf.nice.org.uk/drugs/hydroxocobalamin/", "http://localhost:8080"])
+_codings = st.builds(Coding, system=_text, code=_text, display=st.none() | _text)
+#: What a suggested resource holds: JSON values (orjson parsed its template: no tuples, no infinities).
+_scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+            | st.floats(allow_nan=False, allow_infinity=False))
+_json_values = st.recursive(_scalars | _text,
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+                            max_leaves=8)
+_resources = st.dictionaries(_text, _json_values, min_size=1, max_size=4)
+_actions = (st.builds(Action, type=st.sampled_from(["create", "update"]), description=_text, resource=_resources,
+                      resourceId=st.none() | _text)
+            | st.builds(Action, type=st.just("delete"), description=_text, resource=st.none() | _resources,
+                        resourceId=_text))
+_suggestions = st.builds(Suggestion, label=_text, uuid=_text, isRecommended=st.none() | st.booleans(),
+                         actions=st.lists(_actions, max_size=3))
+_links = (st.builds(Link, label=_text, url=_urls, type=st.just("absolute"), autolaunchable=st.none() | st.booleans())
+          | st.builds(Link, label=_text, url=_urls, type=st.just("smart"), appContext=st.none() | _text,
+                      autolaunchable=st.none() | st.booleans()))
+_sources = st.builds(Source, label=_text, url=st.none() | _urls, icon=st.none() | _urls, topic=st.none() | _codings)
+
+
+@st.composite
+def _cards(draw: st.DrawFn) -> Card:
+    suggestions = draw(st.lists(_suggestions, max_size=3))
+    behaviour = draw(st.sampled_from(["any", "at-most-one"]) if suggestions else st.none() | st.just("any"))
+    if behaviour == "at-most-one":
+        suggestions = [s.model_copy(update={"isRecommended": i == 0 and s.isRecommended})
+                       for i, s in enumerate(suggestions)]
+    card = Card(uuid=draw(_text), summary=draw(st.sampled_from(["Check B12", "x" * 139])),
+                detail=draw(st.none() | _text), indicator=draw(st.sampled_from(list(Indicator))),
+                source=draw(_sources), suggestions=suggestions, selectionBehavior=behaviour,
+                overrideReasons=draw(st.lists(_codings.filter(lambda c: c.display is not None), max_size=3)),
+                links=draw(st.lists(_links, max_size=3)))
+    if draw(st.booleans()):  # as the renderer's lead note makes one; the indicator as the enum itself
+        card = card.model_copy(update={"summary": "Lead", "indicator": draw(st.sampled_from(list(Indicator)))})
+    return card
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_cards(), max_size=3), st.lists(_actions, max_size=2), st.booleans())
+def test_response_dump_as_pydantic(cards: list[Card], system_actions: list[Action], twice: bool) -> None:
+    response = CDSResponse(cards=cards, systemActions=system_actions)
+    expected = response.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    expected.setdefault("cards", [])
+    for _ in range(2 if twice else 1):  # the shared parts' dumps are kept: a second dump is the same
+        dumped = to_json(response)
+        assert dumped == expected
+        assert orjson.dumps(dumped) == orjson.dumps(expected)  # the same keys in the same order
+    for card in cards:
+        assert to_json(card) == card.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+
+
+def test_response_dump_is_the_callers_to_change() -> None:
+    """The shared parts are dumped once; a body changed by its caller leaves the next dump as it was."""
+    source = Source(label="NICE", url="https://www.nice.org.uk/guidance/ng239",
+                    topic=Coding(system="https://example.org/kinds", code="deficient"))
+    link = Link(label="NICE NG239", url="https://www.nice.org.uk/guidance/ng239", type="absolute")
+    card = Card(uuid="c-1", summary="Check B12", indicator="info", source=source, links=[link])
+    first = to_json(CDSResponse(cards=[card]))
+    first["cards"][0]["source"]["topic"]["code"] = "changed"
+    first["cards"][0]["source"]["label"] = "changed"
+    first["cards"][0]["links"][0]["label"] = "changed"
+    assert to_json(CDSResponse(cards=[card])) == CDSResponse(cards=[card]).model_dump(
+        mode="json", exclude_none=True, exclude_defaults=True)

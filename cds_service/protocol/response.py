@@ -177,10 +177,93 @@ def to_json(model: BaseModel) -> dict[str, Any]:
     exactly each element's default (None, an empty list), so the dump has no empties to prune; a pass
     over every response, suggested resources included, was a third of the serialising (issue #12).
 
+    A response or a card is dumped by hand (:func:`_card`), the same dict as ``model_dump(mode="json",
+    exclude_none=True, exclude_defaults=True)`` (``tests/test_cards_fast_paths.py`` compares the two);
+    any other model by pydantic.
+
     >>> to_json(CDSResponse())
     {'cards': []}
     """
-    data = model.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    kind = type(model)
+    if kind is CDSResponse:
+        data: dict[str, Any] = {"cards": [_card(card) for card in model.cards]} if model.cards else {}  # type: ignore[attr-defined]
+        if model.systemActions:  # type: ignore[attr-defined]
+            data["systemActions"] = [_action(action) for action in model.systemActions]  # type: ignore[attr-defined]
+    elif kind is Card:
+        return _card(model)  # type: ignore[arg-type]
+    else:
+        data = model.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     if isinstance(model, CDSResponse):
         data.setdefault("cards", [])
     return data
+
+
+# Why by hand (issue #12): pydantic's dump walked each suggested resource (``dict[str, Any]``) to infer and
+# copy every value, two thirds of the dump, and dumped the shared parts again for every card. Each function
+# leaves out what pydantic's would (None, an empty list) in the models' field order. A resource is placed as
+# it is, not copied: it holds JSON values only (a template parsed by orjson plus the call's references,
+# ``cards/resources.py``), made afresh for its card.
+_DUMPED = {CDSResponse: ("cards", "systemActions"),
+           Card: ("uuid", "summary", "detail", "indicator", "source", "suggestions", "selectionBehavior",
+                  "overrideReasons", "links"),
+           Suggestion: ("label", "uuid", "isRecommended", "actions"),
+           Action: ("type", "description", "resource", "resourceId")}
+for _model, _names in _DUMPED.items():  # a field added to a model must be added to its dump below
+    if tuple(_model.model_fields) != _names:  # pragma: no cover
+        raise TypeError(f"{_model.__name__}: fields {tuple(_model.model_fields)}, dumped {_names}")
+
+
+def _card(card: Card) -> dict[str, Any]:
+    indicator = card.indicator
+    data: dict[str, Any] = {"uuid": card.uuid, "summary": card.summary}
+    if card.detail is not None:
+        data["detail"] = card.detail
+    data["indicator"] = indicator if type(indicator) is str else indicator.value
+    data["source"] = _shared(card.source)
+    if card.suggestions:
+        data["suggestions"] = [_suggestion(suggestion) for suggestion in card.suggestions]
+    if card.selectionBehavior is not None:
+        data["selectionBehavior"] = card.selectionBehavior
+    if card.overrideReasons:
+        data["overrideReasons"] = [_shared(reason) for reason in card.overrideReasons]
+    if card.links:
+        data["links"] = [_shared(link) for link in card.links]
+    return data
+
+
+def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
+    data: dict[str, Any] = {"label": suggestion.label, "uuid": suggestion.uuid}
+    if suggestion.isRecommended is not None:
+        data["isRecommended"] = suggestion.isRecommended
+    if suggestion.actions:
+        data["actions"] = [_action(action) for action in suggestion.actions]
+    return data
+
+
+def _action(action: Action) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": action.type, "description": action.description}
+    if action.resource is not None:
+        data["resource"] = action.resource
+    if action.resourceId is not None:
+        data["resourceId"] = action.resourceId
+    return data
+
+
+#: id(part) -> (part, its dump): a card's source, override reasons and links are frozen and shared by every card
+#: of their kind (``cards/common.py``), so each is dumped once, by pydantic; bounded (a test makes new ones).
+_SHARED_DUMPS: dict[int, tuple[BaseModel, dict[str, Any]]] = {}
+_SHARED_MAX = 1024
+
+
+def _shared(part: BaseModel) -> dict[str, Any]:
+    """A frozen part's dump, as a copy (a body is the caller's to change); its values are text or a Coding's."""
+    kept = _SHARED_DUMPS.get(id(part))
+    if kept is None or kept[0] is not part:
+        if len(_SHARED_DUMPS) >= _SHARED_MAX:
+            _SHARED_DUMPS.clear()
+        dumped = part.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        kept = _SHARED_DUMPS[id(part)] = (part, dumped)
+    dumped = kept[1]
+    if "topic" in dumped:  # a Source's Coding: the only nested part
+        return {**dumped, "topic": dumped["topic"].copy()}
+    return dumped.copy()
