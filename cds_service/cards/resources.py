@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -40,12 +40,12 @@ def _common(ctx: CardContext) -> dict[str, Any]:
 
 def medication_request(step: RegimenStep, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
     """One phase of a B12 regimen as a draft MedicationRequest (§6), from its template."""
-    return _from_template("MedicationRequest", _templates(kb)[step], ctx)
+    return _from_template("MedicationRequest", _templates(kb).resources[step], ctx)
 
 
 def service_request(test: LabTest, ctx: CardContext, kb: Knowledge) -> dict[str, Any]:
     """A draft laboratory ServiceRequest coded with LOINC (§6), from its template."""
-    return _from_template("ServiceRequest", _templates(kb)[test], ctx)
+    return _from_template("ServiceRequest", _templates(kb).resources[test], ctx)
 
 
 def prepare_suggestions(kb: Knowledge) -> None:
@@ -56,33 +56,49 @@ def prepare_suggestions(kb: Knowledge) -> None:
     _templates(kb)
 
 
-#: id(kb) -> (kb, templates): each template is the JSON text of a resource's fixed part, validated once.
-_TEMPLATES: dict[int, tuple[Knowledge, dict[RegimenStep | LabTest, str]]] = {}
+@dataclass(frozen=True)
+class _Templates:
+    """Each suggested resource's fixed part as JSON (validated once), and each create action's fixed parts."""
+
+    resources: dict[RegimenStep | LabTest, bytes]
+    #: regimen key -> per phase (resource template, action description)
+    regimens: dict[str, tuple[tuple[bytes, str], ...]]
+    #: lab test key -> (resource template, action description)
+    tests: dict[str, tuple[bytes, str]]
+
+
+#: id(kb) -> (kb, templates), built once per knowledge object.
+_TEMPLATES: dict[int, tuple[Knowledge, _Templates]] = {}
 #: Stand-ins for the per-call references while a template is validated (all three present).
 _EXAMPLE_CONTEXT = {"status": "draft", "intent": "proposal", "subject": {"reference": "Patient/example"},
                     "encounter": {"reference": "Encounter/example"},
                     "requester": {"reference": "Practitioner/example"}}
 
 
-def _templates(kb: Knowledge) -> dict[RegimenStep | LabTest, str]:
+def _templates(kb: Knowledge) -> _Templates:
     cached = _TEMPLATES.get(id(kb))
     if cached is None or cached[0] is not kb:
-        built: dict[RegimenStep | LabTest, str] = {}
+        resources: dict[RegimenStep | LabTest, bytes] = {}
         for regimen in kb.regimens.values():
             for step in regimen.steps:
-                built[step] = _checked("MedicationRequest", _medication_body(step, kb))
+                resources[step] = _checked("MedicationRequest", _medication_body(step, kb))
         for test in kb.lab_tests.values():
-            built[test] = _checked("ServiceRequest", _service_body(test, kb))
-        cached = _TEMPLATES[id(kb)] = (kb, built)
+            resources[test] = _checked("ServiceRequest", _service_body(test, kb))
+        regimens = {key: tuple((resources[step], _phase(i, kb.medications[_PRODUCT_FOR_ROUTE[step.route]].text,
+                                                        step.text))
+                               for i, step in enumerate(regimen.steps))
+                    for key, regimen in kb.regimens.items()}
+        tests = {key: (resources[test], f"Order {test.text}") for key, test in kb.lab_tests.items()}
+        cached = _TEMPLATES[id(kb)] = (kb, _Templates(resources, regimens, tests))
     return cached[1]
 
 
-def _checked(resource_type: str, body: dict[str, Any]) -> str:
+def _checked(resource_type: str, body: dict[str, Any]) -> bytes:
     validated({"resourceType": resource_type, **_EXAMPLE_CONTEXT, **body})
-    return json.dumps(body, ensure_ascii=False)
+    return orjson.dumps(body)
 
 
-def _from_template(resource_type: str, template: str, ctx: CardContext) -> dict[str, Any]:
+def _from_template(resource_type: str, template: bytes, ctx: CardContext) -> dict[str, Any]:
     """The template (a fresh copy) with this call's references.
 
     Why no validation here: the references are the only per-call parts, and the request models have
@@ -160,13 +176,14 @@ def _no_empties(node: Any, path: str) -> None:
 
 def regimen_suggestion(label: str, regimen: str, ctx: CardContext, kb: Knowledge, *,
                        recommended: bool) -> Suggestion:
-    """All phases of a regimen (loading + maintenance) as one suggestion: one create per phase."""
-    steps = kb.regimens[regimen].steps
-    # Why: the dosage text is dose, route, frequency, duration (B12-RULES.md §9); the action
-    # description also names the product, and the phase after the first says it follows it.
-    actions = [Action(type="create", resource=medication_request(step, ctx, kb),
-                      description=_phase(i, kb.medications[_PRODUCT_FOR_ROUTE[step.route]].text, step.text))
-               for i, step in enumerate(steps)]
+    """All phases of a regimen (loading + maintenance) as one suggestion: one create per phase.
+
+    Why (B12-RULES.md §9): the dosage text is dose, route, frequency, duration; the action description
+    also names the product, and the phase after the first says it follows it (``_phase``).
+    """
+    actions = [Action(type="create", resource=_from_template("MedicationRequest", template, ctx),
+                      description=description)
+               for template, description in _templates(kb).regimens[regimen]]
     return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
 
 
@@ -178,8 +195,10 @@ def _phase(index: int, product: str, dosage: str) -> str:
 def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: Knowledge, *,
                    recommended: bool) -> Suggestion:
     """One or more laboratory orders as one suggestion."""
-    actions = [Action(type="create", description=f"Order {kb.lab_tests[t].text}",
-                      resource=service_request(kb.lab_tests[t], ctx, kb)) for t in tests]
+    templates = _templates(kb).tests
+    actions = [Action(type="create", description=description,
+                      resource=_from_template("ServiceRequest", template, ctx))
+               for template, description in (templates[t] for t in tests)]
     return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
 
 
