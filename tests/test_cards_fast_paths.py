@@ -8,10 +8,14 @@ from __future__ import annotations
 import re
 
 import orjson
+from builders.facts import b12, chart, days_ago, egfr, lab, mma, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_service.cards import detail
 from cds_service.cards.detail import escape_markdown, tidy
+from cds_service.chart.facts import Analyte, DataIssue, DataSet, ProblemCategory
+from cds_service.knowledge import load_knowledge
 from cds_service.protocol.response import (
     Action,
     Card,
@@ -125,3 +129,63 @@ def test_response_dump_is_the_callers_to_change() -> None:
     first["cards"][0]["links"][0]["label"] = "changed"
     assert to_json(CDSResponse(cards=[card])) == CDSResponse(cards=[card]).model_dump(
         mode="json", exclude_none=True, exclude_defaults=True)
+
+
+# --- data-quality notes ------------------------------------------------------------------------------------
+
+KB = load_knowledge()
+
+
+def _notes_as_before(a, kb, extra_refs=frozenset()) -> str:
+    """``detail.notes`` as it was before the records used were gathered only for chart notes."""
+    s = a.status
+    minimum = kb.thresholds.oral_b12_therapy_min_mg_per_day
+    lines = [escape_markdown(m.note) for m in (s.total, s.active) if m is not None and m.note]
+    lines += [f"{detail._name(u.display)}: below {minimum.value:g} {minimum.unit} or no stated dose, "
+              "not counted as B12 replacement" for u in a.low_dose_b12]
+    marker_notes = [n for p in s.picks for n in p.notes] + list(s.renal.notes)
+    refs = detail._used_refs(a) | extra_refs | {ref for n in marker_notes for ref in detail._REF.findall(n)}
+    missing = [n[len(detail._MISSING):] for n in a.notes if n.startswith(detail._MISSING)]
+    if missing:
+        lines.append("Not available from the EHR: " + ", ".join(missing))
+    future = detail._future_refs(a)
+    seen = {r.source_ref for pick in s.picks for r in pick.context[:2]
+            if r.source_ref and (r.issues or r.source_ref in future)}
+    for note in a.notes:
+        named = set(detail._REF.findall(note))
+        relevant = named & refs or "could not be" in note or any(ref.startswith("Patient/") for ref in named)
+        if note.startswith(detail._MISSING) or not relevant or named <= seen:
+            continue
+        seen |= named
+        lines.append(detail._name_note(detail.round_numbers(detail._analyte_names(note))))
+    if len(lines) > detail.MAX_NOTES:
+        lines = [*lines[:detail.MAX_NOTES - 1],
+                 f"{len(lines) - detail.MAX_NOTES + 1} more data-quality notes on records used"]
+    return detail._section("Data quality", lines)
+
+
+_labs = st.lists(st.one_of(
+    st.builds(lambda v, d: b12(v, on=days_ago(d)), st.sampled_from([90.0, 150.0, 250.0, 400.0, 900.0]),
+              st.sampled_from([-3, 5, 200, 500, 1400])),
+    st.builds(lambda v, d: mma(v, on=days_ago(d)), st.sampled_from([0.2, 0.5, 0.9]), st.sampled_from([5, 900])),
+    st.builds(lambda v: egfr(v), st.sampled_from([20.0, 45.0, 90.0])),
+    st.builds(lambda v: lab(Analyte.B12_TOTAL, v, issues=(DataIssue.UNKNOWN_UNIT,)), st.just(150.0)),
+    st.builds(lambda v: lab(Analyte.MCV, v), st.sampled_from([85.0, 105.0]))), max_size=6)
+_problems = st.lists(st.builds(problem, st.sampled_from([ProblemCategory.NEUROPATHY, ProblemCategory.CKD_STAGE_4_5,
+                                                         ProblemCategory.GASTRECTOMY, ProblemCategory.B12_DEFICIENCY])),
+                     max_size=3)
+_NOTE_TEMPLATES = ["{ref}: b12_total 150.123456 could not be read", "{ref}: unit not recognised", "{ref} duplicate",
+                   "Patient/p1: birth date missing", "data set not available: blood count", "b12_total without a date",
+                   "{ref} and {ref}: conflicting values"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_labs, _problems, st.lists(st.sampled_from(_NOTE_TEMPLATES), max_size=5), st.data())
+def test_notes_as_before(labs, problems, templates, data) -> None:
+    refs = [r.source_ref for r in (*labs, *problems)] + ["Observation/elsewhere-1", "MedicationRequest/draft-1"]
+    notes = [t.format(ref=data.draw(st.sampled_from(refs))) for t in templates]
+    missing = data.draw(st.sets(st.sampled_from(list(DataSet)), max_size=2))
+    from cds_service.rules import assess
+    a = assess(chart(labs=labs, problems=problems, notes=notes, missing=missing), KB)
+    extra = data.draw(st.sampled_from([frozenset(), frozenset({"MedicationRequest/draft-1"})]))
+    assert detail.notes(a, KB, extra) == _notes_as_before(a, KB, extra)

@@ -234,26 +234,36 @@ def notes(a: B12Assessment, kb: Knowledge, extra_refs: frozenset[str] = frozense
     lines = [escape_markdown(m.note) for m in (s.total, s.active) if m is not None and m.note]
     lines += [f"{_name(u.display)}: below {minimum.value:g} {minimum.unit} or no stated dose, "
               "not counted as B12 replacement" for u in a.low_dose_b12]
-    marker_notes = [n for p in s.picks for n in p.notes] + list(s.renal.notes)
-    refs = _used_refs(a) | extra_refs | {ref for n in marker_notes for ref in _REF.findall(n)}
     missing = [n[len(_MISSING):] for n in a.notes if n.startswith(_MISSING)]
     if missing:
         lines.append("Not available from the EHR: " + ", ".join(missing))
+    chart_notes = [n for n in a.notes if not n.startswith(_MISSING)]
+    if chart_notes:  # Why only then: the records used are gathered for these notes alone (most cards have none)
+        lines += _chart_notes(a, chart_notes, extra_refs)
+    if len(lines) > MAX_NOTES:
+        lines = [*lines[:MAX_NOTES - 1], f"{len(lines) - MAX_NOTES + 1} more data-quality notes on records used"]
+    return _section("Data quality", lines)
+
+
+def _chart_notes(a: B12Assessment, chart_notes: list[str], extra_refs: frozenset[str]) -> list[str]:
+    """The chart notes that name a record the card used (or could not read), one line per record."""
+    s = a.status
+    marker_notes = [n for p in s.picks for n in p.notes] + list(s.renal.notes)
+    refs = _used_refs(a) | extra_refs | {ref for n in marker_notes for ref in _REF.findall(n)}
     # Why: an unusable (or future-dated) result listed under "Earlier results" says why there; no second line.
     future = _future_refs(a)
     seen = {r.source_ref for pick in s.picks for r in pick.context[:2]
             if r.source_ref and (r.issues or r.source_ref in future)}
-    for note in a.notes:
+    lines = []
+    for note in chart_notes:
         named = set(_REF.findall(note))
         # Why (B12-RULES.md §7): a record the rules read but could not read may have changed the decision.
         relevant = named & refs or "could not be" in note or any(ref.startswith("Patient/") for ref in named)
-        if note.startswith(_MISSING) or not relevant or named <= seen:
+        if not relevant or named <= seen:
             continue  # Why: one line per record; a note on a record the card did not use is noise here
         seen |= named
         lines.append(_name_note(round_numbers(_analyte_names(note))))
-    if len(lines) > MAX_NOTES:
-        lines = [*lines[:MAX_NOTES - 1], f"{len(lines) - MAX_NOTES + 1} more data-quality notes on records used"]
-    return _section("Data quality", lines)
+    return lines
 
 
 def _name_note(note: str) -> str:
