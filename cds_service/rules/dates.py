@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import date
 
 
+# Why cached: a call asks for the same few dates many times (each lookback window from today, every
+# course and birthday against its months); the answer depends on nothing but the two arguments.
+@functools.lru_cache(maxsize=4096)
 def add_months(day: date, months: int) -> date:
     """Return the same day ``months`` later (or earlier), clamped to the month's end.
 
