@@ -7,12 +7,29 @@ compared over varied and odd input (missing dates, future-dated results, unusabl
 from __future__ import annotations
 
 import calendar
-from datetime import date
+import dataclasses
+from datetime import date, timedelta
 
+import pytest
+from builders import TODAY
+from builders.facts import chart, lab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_service.chart.facts import Analyte, Chart, DataIssue, LabResult
+from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.rules.dates import add_months
+from cds_service.rules.labs import (
+    _LOWER_IS_WORSE,
+    ISSUE_WORDS,
+    LabPick,
+    _ref,
+    latest_usable,
+    latest_usable_result,
+    lookback_start,
+)
+
+KB = load_knowledge()
 
 # --- add_months, remembered -----------------------------------------------------------------------------------
 
@@ -34,3 +51,89 @@ def test_add_months_answers_as_before(day: date, months: int) -> None:
 def test_add_months_clamps_to_the_months_end() -> None:
     assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
     assert add_months(date(2024, 2, 29), -12) == date(2023, 2, 28)
+
+
+# --- picks: none on the chart, one candidate ----------------------------------------------------------------
+
+
+def _latest_usable_as_before(record: Chart, analyte: Analyte, kb: Knowledge, months: int | None) -> LabPick:
+    start = lookback_start(record, kb, months)
+    results = [_marked_as_before(r, start) for r in record.labs_of(analyte)]
+    notes: list[str] = []
+    usable: list[LabResult] = []
+    future: list[str] = []
+    latest_allowed = record.today + timedelta(days=kb.tolerances.future_result_grace.days)
+    for result in results:
+        if result.usable and result.effective is not None and result.effective > latest_allowed:
+            notes.append(f"{_ref(result)} is dated in the future ({result.effective}); not used")
+            future += [result.source_ref] if result.source_ref else []
+        elif result.usable:
+            usable.append(result)
+        elif DataIssue.STALE not in result.issues:
+            issues = ", ".join(ISSUE_WORDS.get(issue, issue.value) for issue in result.issues)
+            shown = f": {result.reported}" if result.reported and result.reported != "no value" else ""
+            notes.append(f"{_ref(result)} not used ({issues}){shown}")
+    latest = _newest_as_before(usable, analyte)
+    context = sorted(
+        (r for r in results if r is not latest and r.effective is not None and r.value is not None),
+        key=lambda r: r.effective, reverse=True)
+    return LabPick(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes),
+                   future_dated=frozenset(future))
+
+
+def _marked_as_before(result: LabResult, start: date) -> LabResult:
+    if result.effective is None or result.effective >= start or DataIssue.STALE in result.issues:
+        return result
+    return dataclasses.replace(result, issues=(*result.issues, DataIssue.STALE))
+
+
+def _latest_usable_result_as_before(record: Chart, analyte: Analyte, kb: Knowledge,
+                                    months: int | None) -> LabResult | None:
+    start = lookback_start(record, kb, months)
+    latest_allowed = record.today + timedelta(days=kb.tolerances.future_result_grace.days)
+    usable = [r for r in record.labs_of(analyte)
+              if r.usable and (r.effective is None or start <= r.effective <= latest_allowed)]
+    return _newest_as_before(usable, analyte)
+
+
+def _newest_as_before(usable: list[LabResult], analyte: Analyte) -> LabResult | None:
+    sign = 1 if analyte in _LOWER_IS_WORSE else -1
+    usable.sort(key=lambda r: (r.effective, -sign * (r.value or 0.0)), reverse=True)
+    return usable[0] if usable else None
+
+
+_ISSUES = st.sampled_from([(), (), (), (DataIssue.NOT_FINAL,), (DataIssue.STALE,), (DataIssue.UNKNOWN_UNIT,),
+                           (DataIssue.NO_VALUE,), (DataIssue.NO_DATE,)])
+_results = st.builds(
+    lambda analyte, value, days, issues, comparator, ref: dataclasses.replace(
+        lab(analyte, value, on=TODAY - timedelta(days=days), comparator=comparator), issues=issues,
+        source_ref=ref if ref is not None else f"Observation/{analyte.value}-{days}"),
+    st.sampled_from([Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA, Analyte.MCV, Analyte.EGFR]),
+    st.none() | st.sampled_from([10.0, 25.0, 104.0, 180.0, 0.5]),
+    st.sampled_from([-5, -2, -1, 0, 0, 1, 30, 364, 365, 366, 1095, 1096]) | st.integers(-10, 2000),  # ties, edges
+    _ISSUES,
+    st.sampled_from(["=", "<", ">"]),
+    st.none() | st.just(""),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_results, max_size=6), st.sampled_from([None, 1, 12, 36]))
+def test_picks_are_as_before(results: list[LabResult], months: int | None) -> None:
+    record = chart(labs=results)
+    for analyte in Analyte:
+        try:
+            expected = _latest_usable_as_before(record, analyte, KB, months)
+        except TypeError:  # an undated usable result beside a dated one cannot be ordered, then as now
+            with pytest.raises(TypeError):
+                latest_usable(record, analyte, KB, lookback_months=months)
+            continue
+        pick = latest_usable(record, analyte, KB, lookback_months=months)
+        assert pick == expected and repr(pick) == repr(expected)
+        assert latest_usable_result(record, analyte, KB, lookback_months=months) is pick.latest
+        assert _latest_usable_result_as_before(record, analyte, KB, months) is pick.latest
+
+
+def test_a_single_undated_usable_result_still_decides() -> None:
+    undated = dataclasses.replace(lab(Analyte.MMA, 0.5), effective=None)
+    assert latest_usable(chart(labs=[undated]), Analyte.MMA, KB).latest is undated

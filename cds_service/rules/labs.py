@@ -46,6 +46,10 @@ class LabPick:
         return None
 
 
+#: The pick of an analyte with no result on the chart (frozen, so one per analyte serves every call).
+_NONE_ON_CHART = {analyte: LabPick(analyte=analyte, latest=None) for analyte in Analyte}
+
+
 def lookback_start(chart: Chart, kb: Knowledge, months: int | None = None) -> date:
     """First day inside the lookback window (12 months, B12-RULES.md §2, unless a rule names its own)."""
     return add_months(chart.today, -(months or kb.durations.lab_lookback.months))
@@ -75,8 +79,11 @@ def _marked(result: LabResult, start: date) -> LabResult:
 def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_months: int | None = None) -> LabPick:
     """Pick the most recent usable result of ``analyte`` within the lookback (``lookback_months``: a
     rule's own window, e.g. a monitoring interval; the knowledge's 12 months otherwise)."""
+    on_chart = chart.labs_of(analyte)
+    if not on_chart:
+        return _NONE_ON_CHART[analyte]  # nothing decides, nothing to note
     start = lookback_start(chart, kb, lookback_months)
-    results = [_marked(r, start) for r in chart.labs_of(analyte)]
+    results = [_marked(r, start) for r in on_chart]
     notes: list[str] = []
     usable: list[LabResult] = []
     future: list[str] = []
@@ -109,9 +116,12 @@ def latest_usable_result(chart: Chart, analyte: Analyte, kb: Knowledge, *,
     has thousands of old blood counts); the result that decides needs none of that. The candidates are the
     same: usable, not older than the lookback (a stale result is never usable), not future-dated.
     """
+    on_chart = chart.labs_of(analyte)
+    if not on_chart:
+        return None
     start = lookback_start(chart, kb, lookback_months)
     latest_allowed = _latest_allowed(chart, kb)
-    usable = [r for r in chart.labs_of(analyte)
+    usable = [r for r in on_chart
               if r.usable and (r.effective is None or start <= r.effective <= latest_allowed)]
     return _newest(usable, analyte)
 
@@ -123,6 +133,8 @@ def _latest_allowed(chart: Chart, kb: Knowledge) -> date:
 
 def _newest(usable: list[LabResult], analyte: Analyte) -> LabResult | None:
     """The most recent of ``usable``; on the same day, the value pointing toward deficiency."""
+    if len(usable) < 2:
+        return usable[0] if usable else None  # one candidate or none: nothing to order
     sign = 1 if analyte in _LOWER_IS_WORSE else -1
     usable.sort(key=lambda r: (r.effective, -sign * (r.value or 0.0)), reverse=True)
     return usable[0] if usable else None
