@@ -12,13 +12,14 @@ from datetime import date, timedelta
 
 import pytest
 from builders import TODAY
-from builders.facts import chart, lab
+from builders.facts import chart, lab, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.chart.facts import Analyte, Chart, DataIssue, LabResult
+from cds_service.chart.facts import Analyte, Chart, DataIssue, LabResult, ProblemCategory
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.rules.dates import add_months
+from cds_service.rules.findings import ProblemFinding, has_neurological_involvement
 from cds_service.rules.labs import (
     _LOWER_IS_WORSE,
     ISSUE_WORDS,
@@ -137,3 +138,13 @@ def test_picks_are_as_before(results: list[LabResult], months: int | None) -> No
 def test_a_single_undated_usable_result_still_decides() -> None:
     undated = dataclasses.replace(lab(Analyte.MMA, 0.5), effective=None)
     assert latest_usable(chart(labs=[undated]), Analyte.MMA, KB).latest is undated
+
+
+# --- a finding of nothing -----------------------------------------------------------------------------------
+
+
+def test_a_finding_of_nothing_is_the_plain_empty_finding() -> None:
+    record = chart(problems=[problem(ProblemCategory.NEUROPATHY, active=False)])
+    assert has_neurological_involvement(record) == ProblemFinding(present=False, problems=())
+    found = has_neurological_involvement(chart(problems=[problem(ProblemCategory.NEUROPATHY)]))
+    assert found.present and len(found.problems) == 1 and isinstance(found.problems, tuple)

@@ -60,9 +60,12 @@ def _counts(problem: Problem) -> bool:
     return problem.active
 
 
+_ABSENT = ProblemFinding(present=False)  # frozen: one serves every finding that found nothing
+
+
 def _finding(chart: Chart, categories: frozenset[ProblemCategory]) -> ProblemFinding:
-    found = tuple(p for p in chart.problems if p.category in categories and _counts(p))
-    return ProblemFinding(present=bool(found), problems=found)
+    found = [p for p in chart.problems if p.category in categories and _counts(p)]
+    return ProblemFinding(present=True, problems=tuple(found)) if found else _ABSENT
 
 
 def has_neurological_involvement(chart: Chart) -> ProblemFinding:
