@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from cds_service.chart.facts import Analyte, Chart, DataIssue, LabResult, ProblemCategory
 from cds_service.knowledge import Knowledge, load_knowledge
+from cds_service.rules.assessment import assess
+from cds_service.rules.b12_status import b12_status
 from cds_service.rules.dates import add_months
 from cds_service.rules.findings import ProblemFinding, has_neurological_involvement
 from cds_service.rules.labs import (
@@ -138,6 +140,27 @@ def test_picks_are_as_before(results: list[LabResult], months: int | None) -> No
 def test_a_single_undated_usable_result_still_decides() -> None:
     undated = dataclasses.replace(lab(Analyte.MMA, 0.5), effective=None)
     assert latest_usable(chart(labs=[undated]), Analyte.MMA, KB).latest is undated
+
+
+# --- the assessment and the status built without the frozen __init__ ------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_results, max_size=6), st.sampled_from([None, 12, 36]))
+def test_status_and_assessment_are_built_as_by_their_constructors(results: list[LabResult],
+                                                                  months: int | None) -> None:
+    record = chart(labs=results, problems=[problem(ProblemCategory.NEUROPATHY)])
+    try:
+        built = [b12_status(record, KB, lookback_months=months), assess(record, KB)]
+    except TypeError:  # an undated usable result beside a dated one (see above)
+        return
+    for value in built:
+        names = {f.name for f in dataclasses.fields(value)}
+        assert set(vars(value)) == names  # every field given, none extra
+        made = type(value)(**{name: getattr(value, name) for name in names})
+        assert value == made and hash(value) == hash(made) and repr(value) == repr(made)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.notes = ()  # type: ignore[misc]
 
 
 # --- a finding of nothing -----------------------------------------------------------------------------------

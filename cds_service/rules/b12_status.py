@@ -60,6 +60,18 @@ class B12Status:
     reason: str  # one line in a clinician's words: what decided ("total B12 below 180 ng/L")
     rule: str = ""  # the B12-RULES.md §3 item that decided, for reviewers and logs (never card text)
 
+    @classmethod
+    def of(cls, **fields: object) -> B12Status:
+        """Return ``B12Status(**fields)``, every field given, without the frozen dataclass's ``__init__``.
+
+        Why: as ``LabResult.of`` - that ``__init__`` sets the 11 fields one by one through
+        ``object.__setattr__``; a status is built on every call (twice for metformin). The instance is the
+        same and as frozen (``tests/test_rules_fast_paths.py``).
+        """
+        status = object.__new__(cls)
+        status.__dict__.update(fields)
+        return status
+
     @property
     def confirmed_deficiency(self) -> bool:
         """Deficiency established by a low B12 or a raised MMA, not merely probable."""
@@ -96,8 +108,8 @@ def b12_status(chart: Chart, kb: Knowledge | None = None, *, lookback_months: in
                next_tests: tuple[Analyte, ...] = ()) -> B12Status:
         # Why: B12-RULES.md §9 - card text cites public sources only; the §3 item moves to ``rule``.
         match = _RULE_TAG.search(reason)
-        return B12Status(code=code, basis=basis, next_tests=next_tests, reason=_RULE_TAG.sub("", reason),
-                         rule=f"B12-RULES.md {match.group(1)}" if match else "", **base)
+        return B12Status.of(code=code, basis=basis, next_tests=next_tests, reason=_RULE_TAG.sub("", reason),
+                            rule=f"B12-RULES.md {match.group(1)}" if match else "", **base)
 
     if therapy:
         # Why: §3.1 - values drawn after replacement began are not diagnostic.
