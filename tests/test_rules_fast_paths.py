@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from cds_service.chart.facts import Analyte, Chart, DataIssue, LabResult, ProblemCategory
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.rules.assessment import assess
-from cds_service.rules.b12_status import b12_status
+from cds_service.rules.b12_status import _without_rule_tag, b12_status
 from cds_service.rules.dates import add_months
 from cds_service.rules.findings import ProblemFinding, has_neurological_involvement
 from cds_service.rules.labs import (
@@ -161,6 +162,21 @@ def test_status_and_assessment_are_built_as_by_their_constructors(results: list[
         assert value == made and hash(value) == hash(made) and repr(value) == repr(made)
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.notes = ()  # type: ignore[misc]
+
+
+# --- the rule tag, split off once per reason ------------------------------------------------------------------
+
+_REASONS = ["total B12 below 180 ng/L (§3.2)", "indeterminate B12 and no MMA result (§3.3)",
+            "normal B12 but a raised MMA: results disagree (§3.4)", "raised MMA with no B12 result (§7)",
+            "indeterminate B12; a raised MMA is not diagnostic in renal impairment (§3 caveat)",
+            "no tag here", "(§1) at the start", "two (§1) tags (§2)", "", "(§)", "(x)"]
+
+
+@pytest.mark.parametrize("reason", _REASONS)
+def test_the_rule_tag_is_split_off_as_before(reason: str) -> None:
+    tag = re.compile(r"\s*\((§[^)]*)\)$")
+    match = tag.search(reason)
+    assert _without_rule_tag(reason) == (tag.sub("", reason), f"B12-RULES.md {match.group(1)}" if match else "")
 
 
 # --- a finding of nothing -----------------------------------------------------------------------------------

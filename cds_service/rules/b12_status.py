@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,10 +107,8 @@ def b12_status(chart: Chart, kb: Knowledge | None = None, *, lookback_months: in
 
     def status(code: B12StatusCode, reason: str, basis: DeficiencyBasis | None = None,
                next_tests: tuple[Analyte, ...] = ()) -> B12Status:
-        # Why: B12-RULES.md §9 - card text cites public sources only; the §3 item moves to ``rule``.
-        match = _RULE_TAG.search(reason)
-        return B12Status.of(code=code, basis=basis, next_tests=next_tests, reason=_RULE_TAG.sub("", reason),
-                            rule=f"B12-RULES.md {match.group(1)}" if match else "", **base)
+        text, rule = _without_rule_tag(reason)
+        return B12Status.of(code=code, basis=basis, next_tests=next_tests, reason=text, rule=rule, **base)
 
     if therapy:
         # Why: §3.1 - values drawn after replacement began are not diagnostic.
@@ -124,6 +123,16 @@ def b12_status(chart: Chart, kb: Knowledge | None = None, *, lookback_months: in
         return status(B12StatusCode.DEFICIENT, f"active B12 below {t.b12_active_deficient_below.value:g} pmol/L (§3.2)",
                       DeficiencyBasis.LOW_ACTIVE_B12)
     return _judge_with_mma(total, active, mma, renal, status, kb)
+
+
+@functools.lru_cache(maxsize=256)
+def _without_rule_tag(reason: str) -> tuple[str, str]:
+    """Split "... (§3.2)" into the reason and "B12-RULES.md §3.2" (a few dozen reasons: remembered).
+
+    Why: B12-RULES.md §9 - card text cites public sources only; the §3 item moves to ``rule``.
+    """
+    match = _RULE_TAG.search(reason)
+    return _RULE_TAG.sub("", reason), f"B12-RULES.md {match.group(1)}" if match else ""
 
 
 def _mma_alone(mma: MmaReading | None, renal: RenalCaveat, status: Callable[..., B12Status],
