@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import math
 import re
 from datetime import date, timedelta
 
@@ -17,7 +18,7 @@ from builders.facts import chart, lab, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.chart.facts import Analyte, Chart, DataIssue, LabResult, ProblemCategory
+from cds_service.chart.facts import Analyte, Chart, Comparator, DataIssue, LabResult, ProblemCategory
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.rules.assessment import assess
 from cds_service.rules.b12_status import _without_rule_tag, b12_status
@@ -31,6 +32,7 @@ from cds_service.rules.labs import (
     latest_usable,
     latest_usable_result,
     lookback_start,
+    value_bounds,
 )
 
 KB = load_knowledge()
@@ -187,3 +189,22 @@ def test_a_finding_of_nothing_is_the_plain_empty_finding() -> None:
     assert has_neurological_involvement(record) == ProblemFinding(present=False, problems=())
     found = has_neurological_involvement(chart(problems=[problem(ProblemCategory.NEUROPATHY)]))
     assert found.present and len(found.problems) == 1 and isinstance(found.problems, tuple)
+
+
+# --- the bounds a comparator puts on a value ---------------------------------------------------------------------
+
+
+def _value_bounds_as_before(result: LabResult) -> tuple[float, float]:
+    value = result.value if result.value is not None else math.nan
+    if result.comparator in (Comparator.LT, Comparator.LE):
+        return (-math.inf, value)
+    if result.comparator in (Comparator.GT, Comparator.GE):
+        return (value, math.inf)
+    return (value, value)
+
+
+@pytest.mark.parametrize("comparator", list(Comparator))
+@pytest.mark.parametrize("value", [None, 0.0, 25.0, 180.0, -1.0, math.inf])
+def test_value_bounds_are_as_before(comparator: Comparator, value: float | None) -> None:
+    result = dataclasses.replace(lab(Analyte.B12_TOTAL, 1.0), value=value, comparator=comparator)
+    assert repr(value_bounds(result)) == repr(_value_bounds_as_before(result))

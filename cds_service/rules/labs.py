@@ -140,6 +140,12 @@ def _newest(usable: list[LabResult], analyte: Analyte) -> LabResult | None:
     return usable[0] if usable else None
 
 
+# The comparators that make the reported number an upper bound (``<x``, ``<=x``) or a lower one (``>x``, ``>=x``).
+# Why sets built once: reading an enum member off its class costs more than the comparison (Python 3.11).
+_BOUNDED_ABOVE = frozenset({Comparator.LT, Comparator.LE})
+_BOUNDED_BELOW = frozenset({Comparator.GT, Comparator.GE})
+
+
 def value_bounds(result: LabResult) -> tuple[float, float]:
     """The interval the true value lies in, as (low, high); open ends are +-inf.
 
@@ -147,9 +153,9 @@ def value_bounds(result: LabResult) -> tuple[float, float]:
     Strictness is kept apart in :func:`known_below` / :func:`known_above`.
     """
     value = result.value if result.value is not None else math.nan
-    if result.comparator in (Comparator.LT, Comparator.LE):
+    if result.comparator in _BOUNDED_ABOVE:
         return (-math.inf, value)
-    if result.comparator in (Comparator.GT, Comparator.GE):
+    if result.comparator in _BOUNDED_BELOW:
         return (value, math.inf)
     return (value, value)
 
