@@ -135,7 +135,8 @@ def test_picks_are_as_before(results: list[LabResult], months: int | None) -> No
                 latest_usable(record, analyte, KB, lookback_months=months)
             continue
         pick = latest_usable(record, analyte, KB, lookback_months=months)
-        assert pick == expected and repr(pick) == repr(expected)
+        assert pick == expected and repr(pick) == repr(expected) and hash(pick) == hash(expected)
+        assert set(vars(pick)) == {f.name for f in dataclasses.fields(LabPick)}  # LabPick.of: every field given
         assert latest_usable_result(record, analyte, KB, lookback_months=months) is pick.latest
         assert _latest_usable_result_as_before(record, analyte, KB, months) is pick.latest
 

@@ -37,6 +37,18 @@ class LabPick:
     notes: tuple[str, ...] = ()
     future_dated: frozenset[str] = frozenset()  # source_ref of each
 
+    @classmethod
+    def of(cls, **fields: object) -> LabPick:
+        """Return ``LabPick(**fields)``, every field given, without the frozen dataclass's ``__init__``.
+
+        Why: as ``LabResult.of`` - that ``__init__`` sets the 5 fields one by one through
+        ``object.__setattr__``; a pick is built for each B12 marker on the chart, twice for metformin. The
+        instance is the same and as frozen (``tests/test_rules_fast_paths.py``).
+        """
+        pick = object.__new__(cls)
+        pick.__dict__.update(fields)
+        return pick
+
     @property
     def stale_latest(self) -> LabResult | None:
         """The newest result that is unusable only because it is older than the lookback."""
@@ -104,8 +116,8 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_mon
     context = sorted(
         (r for r in results if r is not latest and r.effective is not None and r.value is not None),
         key=lambda r: r.effective, reverse=True)
-    return LabPick(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes),
-                   future_dated=frozenset(future))
+    return LabPick.of(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes),
+                      future_dated=frozenset(future))
 
 
 def latest_usable_result(chart: Chart, analyte: Analyte, kb: Knowledge, *,
