@@ -6,15 +6,16 @@ The plain versions are spelled out here as they stood before, and compared over 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import orjson
-from builders.facts import b12, chart, days_ago, egfr, lab, mma, problem
+from builders.facts import b12, chart, days_ago, egfr, lab, med, mma, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.cards import detail
 from cds_service.cards.detail import escape_markdown, tidy
-from cds_service.chart.facts import Analyte, DataIssue, DataSet, ProblemCategory
+from cds_service.chart.facts import Analyte, DataIssue, DataSet, MedicationClass, ProblemCategory
 from cds_service.knowledge import load_knowledge
 from cds_service.protocol.response import (
     Action,
@@ -171,9 +172,12 @@ _labs = st.lists(st.one_of(
     st.builds(lambda v: egfr(v), st.sampled_from([20.0, 45.0, 90.0])),
     st.builds(lambda v: lab(Analyte.B12_TOTAL, v, issues=(DataIssue.UNKNOWN_UNIT,)), st.just(150.0)),
     st.builds(lambda v: lab(Analyte.MCV, v), st.sampled_from([85.0, 105.0]))), max_size=6)
-_problems = st.lists(st.builds(problem, st.sampled_from([ProblemCategory.NEUROPATHY, ProblemCategory.CKD_STAGE_4_5,
-                                                         ProblemCategory.GASTRECTOMY, ProblemCategory.B12_DEFICIENCY])),
-                     max_size=3)
+_problems = st.lists(st.builds(problem, st.sampled_from(list(ProblemCategory)),
+                               onset=st.sampled_from([days_ago(30), days_ago(400), days_ago(4000)])), max_size=7)
+_meds = st.lists(st.builds(med, st.sampled_from([MedicationClass.METFORMIN, MedicationClass.PPI, MedicationClass.H2RA,
+                                                 MedicationClass.COLCHICINE, MedicationClass.B12_THERAPY]),
+                           start=st.none() | st.sampled_from([days_ago(20), days_ago(900), days_ago(3000)]),
+                           active=st.booleans()), max_size=5)
 _NOTE_TEMPLATES = ["{ref}: b12_total 150.123456 could not be read", "{ref}: unit not recognised", "{ref} duplicate",
                    "Patient/p1: birth date missing", "data set not available: blood count", "b12_total without a date",
                    "{ref} and {ref}: conflicting values"]
@@ -189,3 +193,43 @@ def test_notes_as_before(labs, problems, templates, data) -> None:
     a = assess(chart(labs=labs, problems=problems, notes=notes, missing=missing), KB)
     extra = data.draw(st.sampled_from([frozenset(), frozenset({"MedicationRequest/draft-1"})]))
     assert detail.notes(a, KB, extra) == _notes_as_before(a, KB, extra)
+
+
+def _signs_as_before(a, kb) -> list[str]:
+    """``detail._signs`` as it was before each kind was read only when present."""
+    first, problem_line, lab_line = detail._first, detail._problem, detail.lab
+    lines = first([f"Neurological: {problem_line(p)}" for p in a.neuro.problems], 2, "neurological problems")
+    lines += first([f"Malabsorption cause: {problem_line(p)}" for p in a.malabsorption.problems], 2,
+                   "malabsorption causes")
+    lines += first([f"On the problem list: {problem_line(p)}" for p in a.recorded_deficiency.problems], 1,
+                   "B12 deficiency entries")
+    h = a.haematology
+    if h.macrocytosis is not None:
+        lines.append(f"Macrocytosis: {lab_line(h.macrocytosis)}")
+    if h.anaemia is not None:
+        lines.append(f"Anaemia ({h.anaemia_by}): {lab_line(h.anaemia)}")
+    lines += first([detail._risk_medicine(r) for r in a.risk_medicines], 3, "risk medicines")
+    if a.other_risks.older_than_threshold:
+        lines.append(f"Age {a.other_risks.age_years} (risk factor)")
+    lines += first([f"Risk factor: {problem_line(p)}" for p in a.other_risks.problems], 2, "risk factors")
+    if a.stale_low_b12 is not None:
+        lines.append(f"Earlier deficient result: {lab_line(a.stale_low_b12)}")
+    return lines
+
+
+def _first_as_before(lines: list[str], keep: int, what: str) -> list[str]:
+    lines = list(dict.fromkeys(lines))
+    return lines if len(lines) <= keep else [*lines[:keep], f"{len(lines) - keep} more {what}"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_labs, _problems, _meds, st.sampled_from([date(1940, 1, 1), date(1980, 6, 1), None]))
+def test_signs_as_before(labs, problems, meds, birth) -> None:
+    from cds_service.rules import assess
+    a = assess(chart(labs=labs, problems=problems, meds=meds, birth=birth), KB)
+    assert detail._signs(a, KB) == _signs_as_before(a, KB)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "a b"]), max_size=6), st.integers(1, 3))
+def test_first_as_before(lines: list[str], keep: int) -> None:
+    assert detail._first(list(lines), keep, "lines") == _first_as_before(list(lines), keep, "lines")

@@ -102,6 +102,8 @@ def _name(text: str) -> str:
 
 def _first(lines: list[str], keep: int, what: str) -> list[str]:
     """At most ``keep`` lines of one kind; the rest counted, so a long record keeps the card short."""
+    if len(lines) < 2:  # nothing to de-duplicate or count
+        return lines
     lines = list(dict.fromkeys(lines))  # the same medicine recorded twice reads once
     return lines if len(lines) <= keep else [*lines[:keep], f"{len(lines) - keep} more {what}"]
 
@@ -120,20 +122,27 @@ def values(a: B12Assessment, kb: Knowledge) -> str:
 
 
 def _signs(a: B12Assessment, kb: Knowledge) -> list[str]:
-    lines = _first([f"Neurological: {_problem(p)}" for p in a.neuro.problems], 2, "neurological problems")
-    lines += _first([f"Malabsorption cause: {_problem(p)}" for p in a.malabsorption.problems], 2,
-                    "malabsorption causes")
-    lines += _first([f"On the problem list: {_problem(p)}" for p in a.recorded_deficiency.problems], 1,
-                    "B12 deficiency entries")
+    # Why each kind only when present: most charts have none of most kinds (a third of this section's cost).
+    lines: list[str] = []
+    if a.neuro.problems:
+        lines += _first([f"Neurological: {_problem(p)}" for p in a.neuro.problems], 2, "neurological problems")
+    if a.malabsorption.problems:
+        lines += _first([f"Malabsorption cause: {_problem(p)}" for p in a.malabsorption.problems], 2,
+                        "malabsorption causes")
+    if a.recorded_deficiency.problems:
+        lines += _first([f"On the problem list: {_problem(p)}" for p in a.recorded_deficiency.problems], 1,
+                        "B12 deficiency entries")
     h = a.haematology
     if h.macrocytosis is not None:
         lines.append(f"Macrocytosis: {lab(h.macrocytosis)}")
     if h.anaemia is not None:
         lines.append(f"Anaemia ({h.anaemia_by}): {lab(h.anaemia)}")
-    lines += _first([_risk_medicine(r) for r in a.risk_medicines], 3, "risk medicines")
+    if a.risk_medicines:
+        lines += _first([_risk_medicine(r) for r in a.risk_medicines], 3, "risk medicines")
     if a.other_risks.older_than_threshold:
         lines.append(f"Age {a.other_risks.age_years} (risk factor)")
-    lines += _first([f"Risk factor: {_problem(p)}" for p in a.other_risks.problems], 2, "risk factors")
+    if a.other_risks.problems:
+        lines += _first([f"Risk factor: {_problem(p)}" for p in a.other_risks.problems], 2, "risk factors")
     if a.stale_low_b12 is not None:
         lines.append(f"Earlier deficient result: {lab(a.stale_low_b12)}")
     return lines
