@@ -9,9 +9,11 @@ import re
 from datetime import date
 
 import orjson
+import pytest
 from builders.facts import b12, chart, days_ago, egfr, lab, med, mma, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from cds_service.cards import detail
 from cds_service.cards.detail import escape_markdown, tidy
@@ -233,3 +235,41 @@ def test_signs_as_before(labs, problems, meds, birth) -> None:
 @given(st.lists(st.sampled_from(["a", "b", "c", "a b"]), max_size=6), st.integers(1, 3))
 def test_first_as_before(lines: list[str], keep: int) -> None:
     assert detail._first(list(lines), keep, "lines") == _first_as_before(list(lines), keep, "lines")
+
+
+# --- suggestions validated with their card -------------------------------------------------------------------
+
+def _card_with(suggestion: dict) -> Card:
+    from builders.cards import card_context
+
+    from cds_service.cards.common import make_card, sections
+    from cds_service.cards.texts import card_texts
+    from cds_service.rules import assess
+    from cds_service.rules.services import rule_module
+
+    module, ctx = card_context("b12-status")
+    texts = card_texts(rule_module(module), ctx.texts, KB)
+    values = sections(assess(chart(labs=[b12(150.0)]), KB), KB)
+    return make_card(ctx, texts, KB, "deficient", Indicator.WARNING, values, [suggestion])
+
+
+@pytest.mark.parametrize("suggestion", [
+    {"label": "", "uuid": "s-1", "actions": []},
+    {"label": "Order MMA", "uuid": "", "actions": []},
+    {"label": "Order MMA", "uuid": "s-1", "actions": [{"type": "create", "description": "Order MMA"}]},
+    {"label": "Remove", "uuid": "s-1", "actions": [{"type": "delete", "description": "Remove the draft order: x"}]},
+    {"label": "Remove", "uuid": "s-1", "actions": [{"type": "delete", "description": "", "resourceId": "X/1"}]},
+    {"label": "Order MMA", "uuid": "s-1", "actions": [{"type": "create", "description": "Order MMA",
+                                                       "resource": {"resourceType": "ServiceRequest"}, "extra": 1}]},
+])
+def test_a_bad_suggestion_still_fails_its_card(suggestion: dict) -> None:
+    """Suggestions are validated as part of their card: every check of Suggestion and Action still runs."""
+    with pytest.raises(ValidationError):
+        _card_with(suggestion)
+
+
+def test_a_card_holds_its_suggestions_as_models() -> None:
+    card = _card_with({"label": "Order MMA", "uuid": "s-1", "isRecommended": True, "actions": [
+        {"type": "create", "description": "Order MMA", "resource": {"resourceType": "ServiceRequest"}}]})
+    assert type(card.suggestions[0]) is Suggestion and type(card.suggestions[0].actions[0]) is Action
+    assert card.selectionBehavior == "any"

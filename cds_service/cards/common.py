@@ -10,6 +10,7 @@ from ..protocol.response import Card, Coding, Indicator, Link, Source, Suggestio
 from ..rules.assessment import B12Assessment
 from . import detail
 from .context import CardContext
+from .resources import SuggestionFields
 from .texts import CardTexts
 
 #: Card kinds as ``source.topic`` (CDS Hooks 2.0: a topic categorises the card for filtering and
@@ -81,10 +82,12 @@ def sections(a: B12Assessment, kb: Knowledge, lazy: Mapping[str, Callable[[], st
 
 
 def make_card(ctx: CardContext, texts: CardTexts, kb: Knowledge, kind: str, indicator: Indicator,
-              values: Mapping[str, str], suggestions: list[Suggestion] | None = None,
+              values: Mapping[str, str], suggestions: list[SuggestionFields] | list[Suggestion] | None = None,
               selection: Literal["at-most-one", "any"] = "any", *, variant: str | None = None,
               applies: frozenset[str] = frozenset()) -> Card:
     """Build one card; ``selection`` only matters when there are suggestions.
+
+    The suggestions may come as their fields (``resources.py``): they are then validated with the card.
 
     ``variant`` picks a wording of the kind (``texts.VARIANTS``); ``applies`` names what holds for
     this patient ("pregnant"), so an override reason marked ``when`` is offered only then.

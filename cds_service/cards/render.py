@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date
 
 from ..knowledge import Knowledge
-from ..protocol.response import Card, Indicator, Suggestion
+from ..protocol.response import Card, Indicator
 from ..rules.decision import Decision, Fact, Labs, Offer, Regimen, RemoveDrafts, Span
 from . import detail
 from .common import make_card, sections
 from .context import CardContext
-from .resources import delete_suggestion, lab_suggestion, regimen_suggestion
+from .resources import SuggestionFields, delete_suggestion, lab_suggestion, regimen_suggestion
 from .texts import CardTexts
 
 
@@ -36,7 +36,7 @@ def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: Knowledge
     return card.about(o.use.source_ref for o in decision.orders) if decision.orders else card
 
 
-def _suggestion(offer: Offer, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> Suggestion:
+def _suggestion(offer: Offer, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> SuggestionFields:
     label = texts.suggestions[offer.key].label
     if isinstance(offer, Regimen):
         return regimen_suggestion(label, offer.key, ctx, kb, recommended=offer.recommended)

@@ -11,7 +11,6 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from ..knowledge import Knowledge
 from ..knowledge.clinical import CodedConcept, LabTest, RegimenStep
-from ..protocol.response import Action, Suggestion
 from .context import CardContext
 
 UCUM = "http://unitsofmeasure.org"
@@ -174,17 +173,22 @@ def _no_empties(node: Any, path: str) -> None:
             _no_empties(value, f"{path}[{i}]")
 
 
+#: A suggestion's fields (label, uuid, isRecommended, actions), validated as part of its card: one pydantic
+#: call per card instead of one per suggestion and per action (issue #12); the same checks run.
+SuggestionFields = dict[str, Any]
+
+
 def regimen_suggestion(label: str, regimen: str, ctx: CardContext, kb: Knowledge, *,
-                       recommended: bool) -> Suggestion:
+                       recommended: bool) -> SuggestionFields:
     """All phases of a regimen (loading + maintenance) as one suggestion: one create per phase.
 
     Why (B12-RULES.md §9): the dosage text is dose, route, frequency, duration; the action description
     also names the product, and the phase after the first says it follows it (``_phase``).
     """
-    actions = [Action(type="create", resource=_from_template("MedicationRequest", template, ctx),
-                      description=description)
+    actions = [{"type": "create", "description": description,
+                "resource": _from_template("MedicationRequest", template, ctx)}
                for template, description in _templates(kb).regimens[regimen]]
-    return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
+    return {"label": label, "uuid": ctx.new_uuid(), "isRecommended": recommended, "actions": actions}
 
 
 def _phase(index: int, product: str, dosage: str) -> str:
@@ -193,20 +197,20 @@ def _phase(index: int, product: str, dosage: str) -> str:
 
 
 def lab_suggestion(label: str, tests: tuple[str, ...], ctx: CardContext, kb: Knowledge, *,
-                   recommended: bool) -> Suggestion:
+                   recommended: bool) -> SuggestionFields:
     """One or more laboratory orders as one suggestion."""
     templates = _templates(kb).tests
-    actions = [Action(type="create", description=description,
-                      resource=_from_template("ServiceRequest", template, ctx))
+    actions = [{"type": "create", "description": description,
+                "resource": _from_template("ServiceRequest", template, ctx)}
                for template, description in (templates[t] for t in tests)]
-    return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=recommended, actions=actions)
+    return {"label": label, "uuid": ctx.new_uuid(), "isRecommended": recommended, "actions": actions}
 
 
-def delete_suggestion(label: str, drafts: tuple[tuple[str, str], ...], ctx: CardContext) -> Suggestion:
+def delete_suggestion(label: str, drafts: tuple[tuple[str, str], ...], ctx: CardContext) -> SuggestionFields:
     """Remove draft orders (CDS Hooks delete action, resourceId "MedicationRequest/<id>").
 
     ``drafts`` holds (reference, name as the EHR shows it); the description names the order.
     """
-    actions = [Action(type="delete", description=f"Remove the draft order: {' '.join(name.split())}",
-                      resourceId=ref) for ref, name in drafts]
-    return Suggestion(label=label, uuid=ctx.new_uuid(), isRecommended=False, actions=actions)
+    actions = [{"type": "delete", "description": f"Remove the draft order: {' '.join(name.split())}",
+                "resourceId": ref} for ref, name in drafts]
+    return {"label": label, "uuid": ctx.new_uuid(), "isRecommended": False, "actions": actions}
