@@ -18,22 +18,34 @@ from builders.facts import chart, lab, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.chart.facts import Analyte, Chart, Comparator, DataIssue, LabResult, ProblemCategory
+from cds_service.chart.facts import (
+    Analyte,
+    Chart,
+    Comparator,
+    DataIssue,
+    DataSet,
+    Interpretation,
+    LabResult,
+    ProblemCategory,
+)
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.rules.assessment import assess
 from cds_service.rules.b12_status import _without_rule_tag, b12_status
 from cds_service.rules.dates import add_months
 from cds_service.rules.findings import ProblemFinding, has_neurological_involvement
+from cds_service.rules.haematology import HaematologicalSigns, haematological_signs
 from cds_service.rules.labs import (
     _LOWER_IS_WORSE,
     ISSUE_WORDS,
     LabPick,
     _ref,
+    known_below,
     latest_usable,
     latest_usable_result,
     lookback_start,
     value_bounds,
 )
+from cds_service.rules.renal import RenalCaveat, renal_caveat
 
 KB = load_knowledge()
 
@@ -209,3 +221,55 @@ def _value_bounds_as_before(result: LabResult) -> tuple[float, float]:
 def test_value_bounds_are_as_before(comparator: Comparator, value: float | None) -> None:
     result = dataclasses.replace(lab(Analyte.B12_TOTAL, 1.0), value=value, comparator=comparator)
     assert repr(value_bounds(result)) == repr(_value_bounds_as_before(result))
+
+
+# --- no renal data, no haematological signs: one shared answer -------------------------------------------------
+
+
+def _renal_caveat_as_before(record: Chart, kb: Knowledge, months: int | None) -> RenalCaveat:
+    limit = kb.thresholds.egfr_renal_caveat_below.value
+    egfr = latest_usable_result(record, Analyte.EGFR, kb, lookback_months=months)
+    ckd = tuple(p for p in record.problems if p.category is ProblemCategory.CKD_STAGE_4_5 and p.active)
+    low_egfr = egfr is not None and known_below(egfr, limit)
+    notes: list[str] = []
+    if egfr is None and DataSet.RENAL_FUNCTION in record.missing:
+        notes.append("renal function could not be retrieved: MMA interpreted without it")
+    elif egfr is not None and not low_egfr and egfr.value is not None and egfr.value > limit and (
+            egfr.comparator in (Comparator.LT, Comparator.LE)):
+        notes.append(f"eGFR reported as {egfr.reported}: may be below {limit:g}; MMA read with care")
+    return RenalCaveat(applies=low_egfr or bool(ckd), egfr=egfr, ckd_problems=ckd, notes=tuple(notes))
+
+
+_blood_counts = st.builds(
+    lambda analyte, value, days, flag: lab(analyte, value, on=TODAY - timedelta(days=days), flag=flag),
+    st.sampled_from([Analyte.HAEMOGLOBIN, Analyte.MCV, Analyte.EGFR]),
+    st.sampled_from([8.0, 11.9, 12.0, 13.5, 25.0, 29.9, 30.0, 45.0, 99.9, 100.0, 100.1, 104.0]),
+    st.sampled_from([-3, 0, 30, 400]), st.sampled_from([None, Interpretation.LOW, Interpretation.NORMAL]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_results | _blood_counts, max_size=6),
+       st.lists(st.sampled_from([ProblemCategory.CKD_STAGE_4_5, ProblemCategory.NEUROPATHY]), max_size=2),
+       st.booleans(), st.booleans(), st.sampled_from([None, "male", "female"]), st.sampled_from([None, 12, 36]))
+def test_renal_caveat_and_haematological_signs_are_as_before(results: list[LabResult], categories: list,
+                                                             active: bool, renal_missing: bool, sex: str | None,
+                                                             months: int | None) -> None:
+    record = chart(labs=results, problems=[problem(c, active=active) for c in categories], sex=sex,
+                   missing=[DataSet.RENAL_FUNCTION] if renal_missing else [])
+    try:
+        expected = _renal_caveat_as_before(record, KB, months)
+    except TypeError:  # an undated usable result beside a dated one (see above)
+        return
+    caveat = renal_caveat(record, KB, lookback_months=months)
+    assert caveat == expected and repr(caveat) == repr(expected)
+    signs = haematological_signs(record, KB)
+    plain = HaematologicalSigns(macrocytosis=signs.macrocytosis, anaemia=signs.anaemia, anaemia_by=signs.anaemia_by)
+    assert signs == plain and repr(signs) == repr(plain)
+    if not signs.present:
+        assert signs.anaemia_by is None and signs.notes == ()
+
+
+def test_no_renal_data_and_no_signs_are_the_plain_answers() -> None:
+    empty = chart()
+    assert renal_caveat(empty, KB) == RenalCaveat(applies=False, egfr=None, ckd_problems=(), notes=())
+    assert haematological_signs(empty, KB) == HaematologicalSigns(macrocytosis=None, anaemia=None, anaemia_by=None)

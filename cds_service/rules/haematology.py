@@ -23,6 +23,9 @@ class HaematologicalSigns:
         return self.macrocytosis is not None or self.anaemia is not None
 
 
+_NO_SIGNS = HaematologicalSigns(macrocytosis=None, anaemia=None, anaemia_by=None)  # frozen: one serves every call
+
+
 def haematological_signs(chart: Chart, kb: Knowledge) -> HaematologicalSigns:
     """MCV > 100 fL; anaemia by the lab's low flag, else Hb below the sex-specific threshold."""
     t = kb.thresholds
@@ -44,4 +47,6 @@ def haematological_signs(chart: Chart, kb: Knowledge) -> HaematologicalSigns:
         if known_below(hb, limit.value):
             who = "male" if sex == "male" else "female" if sex == "female" else "sex not recorded"
             anaemia, how = hb, f"below {limit.value:g} {limit.unit} ({who})"
+    if macro is None and anaemia is None:
+        return _NO_SIGNS
     return HaematologicalSigns(macrocytosis=macro, anaemia=anaemia, anaemia_by=how)

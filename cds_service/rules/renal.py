@@ -19,6 +19,9 @@ class RenalCaveat:
     notes: tuple[str, ...] = ()
 
 
+_NO_RENAL_DATA = RenalCaveat(applies=False, egfr=None, ckd_problems=())  # frozen: one serves every such chart
+
+
 def renal_caveat(chart: Chart, kb: Knowledge, *, lookback_months: int | None = None) -> RenalCaveat:
     """eGFR below 30 (most recent usable) or CKD stage 4-5 on the problem list.
 
@@ -36,4 +39,6 @@ def renal_caveat(chart: Chart, kb: Knowledge, *, lookback_months: int | None = N
     elif egfr is not None and not low_egfr and egfr.value is not None and egfr.value > limit and (
             egfr.comparator in (Comparator.LT, Comparator.LE)):
         notes.append(f"eGFR reported as {egfr.reported}: may be below {limit:g}; MMA read with care")
+    if egfr is None and not ckd and not notes:
+        return _NO_RENAL_DATA  # nothing to apply, show or say (most charts: no eGFR, no CKD)
     return RenalCaveat(applies=low_egfr or bool(ckd), egfr=egfr, ckd_problems=ckd, notes=tuple(notes))
