@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import pytest
 from builders import TODAY
-from builders.facts import chart, lab, problem
+from builders.facts import chart, lab, pregnancy, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +32,7 @@ from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.rules.assessment import assess
 from cds_service.rules.b12_status import _without_rule_tag, b12_status
 from cds_service.rules.dates import add_months
-from cds_service.rules.findings import ProblemFinding, has_neurological_involvement
+from cds_service.rules.findings import ProblemFinding, has_neurological_involvement, is_pregnant
 from cds_service.rules.haematology import HaematologicalSigns, haematological_signs
 from cds_service.rules.labs import (
     _LOWER_IS_WORSE,
@@ -202,6 +202,9 @@ def test_a_finding_of_nothing_is_the_plain_empty_finding() -> None:
     assert has_neurological_involvement(record) == ProblemFinding(present=False, problems=())
     found = has_neurological_involvement(chart(problems=[problem(ProblemCategory.NEUROPATHY)]))
     assert found.present and len(found.problems) == 1 and isinstance(found.problems, tuple)
+    assert is_pregnant(chart(problems=[pregnancy(weeks=50)]), KB) == ProblemFinding(present=False, problems=())
+    pregnant = is_pregnant(chart(problems=[pregnancy()]), KB)
+    assert pregnant.present and len(pregnant.problems) == 1 and isinstance(pregnant.problems, tuple)
 
 
 # --- the bounds a comparator puts on a value ---------------------------------------------------------------------

@@ -101,9 +101,9 @@ def is_pregnant(chart: Chart, kb: Knowledge) -> ProblemFinding:
     tubal and molar pregnancies never reach this category (the chart drops them).
     """
     since = chart.today - timedelta(days=kb.tolerances.current_pregnancy.days)
-    found = tuple(p for p in chart.problems if p.category is ProblemCategory.PREGNANCY and p.active
-                  and not p.ended and (when := p.onset or p.recorded) is not None and since <= when)
-    return ProblemFinding(present=bool(found), problems=found)
+    found = [p for p in chart.problems if p.category is ProblemCategory.PREGNANCY and p.active
+             and not p.ended and (when := p.onset or p.recorded) is not None and since <= when]
+    return ProblemFinding(present=True, problems=tuple(found)) if found else _ABSENT
 
 
 def other_risk_factors(chart: Chart, kb: Knowledge) -> RiskFactors:
