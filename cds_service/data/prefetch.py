@@ -12,17 +12,18 @@ need such a server is a 403; optional data is missing, with a note.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
 from ..errors import InvalidRequest, PrefetchUnavailable
-from ..protocol.prefetch_tokens import fill_template
+from ..protocol.prefetch_tokens import fill_template, template_tokens, token_values
 from ..protocol.request import OrderSignContext, ParsedCall
 from .allowlist import ForbiddenServer, ServerPolicy
 from .deadline import WATCHDOG, CallGuard
@@ -101,14 +102,12 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
     failures: dict[str, str] = {}
     pending: dict[str, Future[Any]] = {}
     reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
-    context = dict(call.context)
-    for key, template in service.prefetch.items():
-        query = fill_template(template, context)
-        if READ_QUERY.match(query):
+    for key, query, read_type in _queries(service.prefetch, dict(call.context)):
+        if read_type is not None:
             reads.add(key)
         if key in provided:
             outcome = _use_provided(key, query, provided[key], call.context.patientId,
-                                    follow_pages=key not in service.newest_page_keys)
+                                    follow_pages=key not in service.newest_page_keys, read_type=read_type)
             if outcome.resources is not None:
                 data.by_key[key] = outcome.resources
                 data.provenance[key] = outcome.provenance
@@ -126,6 +125,49 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
     _report_sources(settings.observer, service, data, failures)
     _settle_failures(service, data, failures, fetcher.refused)
     return data
+
+
+#: One prefetch key's query for one call: (key, filled query, resource type if the query is an instance read).
+_Query = tuple[str, str, str | None]
+
+
+def _queries(templates: Mapping[str, str], context: Mapping[str, object]) -> tuple[_Query, ...]:
+    """Return each prefetch key's filled query and read type, in the templates' order.
+
+    Why remembered: a service fills the same templates on every call, and the filled queries depend only on
+    the context values its tokens name (a call for a patient seen before reuses them). The fill itself is
+    :func:`fill_template`'s, once per distinct set of those values; bounded, as requests bring any values.
+    """
+    plan = _plan(tuple(templates.items()))
+    values = token_values(plan.tokens, context)
+    found = plan.filled.get(values)
+    if found is None:
+        found = tuple((key, query, _read_type(query))
+                      for key, query in ((key, fill_template(t, context)) for key, t in plan.templates))
+        if len(plan.filled) >= _FILLED_KEPT:
+            plan.filled.clear()
+        plan.filled[values] = found
+    return found
+
+
+_FILLED_KEPT = 1024
+
+
+@dataclass
+class _Plan:
+    templates: tuple[tuple[str, str], ...]
+    tokens: tuple[tuple[str, bool], ...]  # what a fill reads of the context (``template_tokens``)
+    filled: dict[tuple[object, ...], tuple[_Query, ...]] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=64)  # per service's templates: a handful
+def _plan(templates: tuple[tuple[str, str], ...]) -> _Plan:
+    return _Plan(templates, template_tokens(template for _, template in templates))
+
+
+def _read_type(query: str) -> str | None:
+    read = READ_QUERY.match(query)
+    return read.group(1) if read else None
 
 
 class _Fetcher:
@@ -158,39 +200,39 @@ class _Fetcher:
         return self._slots.submit(observed, self.settings.observer, query, fetch, *args)
 
 
-@dataclass(frozen=True)
-class _Provided:
+class _Provided(NamedTuple):  # a named tuple, not a frozen dataclass: one per prefetch key and call
     resources: list[dict[str, Any]] | None
     provenance: str = "prefetch"
     reason: str = ""
     next_bundle: dict[str, Any] | None = None
 
 
-def _use_provided(key: str, query: str, value: Any, patient_id: str, *, follow_pages: bool = True) -> _Provided:
-    """Classify one prefetch value sent by the EHR (``follow_pages``: its further pages count, if any)."""
-    where = [f"prefetch.{key}"]
+def _use_provided(key: str, query: str, value: Any, patient_id: str, *, follow_pages: bool = True,
+                  read_type: str | None) -> _Provided:
+    """Classify one prefetch value sent by the EHR (``follow_pages``: its further pages count, if any);
+    ``read_type`` is the resource type ``query`` reads, None for a search (``_read_type``)."""
     if value is None:
         return _Provided([], provenance="null")
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        raise InvalidRequest(f"prefetch.{key} must be a FHIR resource or null", expression=where)
+        raise InvalidRequest(f"prefetch.{key} must be a FHIR resource or null", expression=[f"prefetch.{key}"])
     kind = value["resourceType"]
     if kind == "OperationOutcome":
         return _Provided(None, reason="the EHR reported that this prefetch failed")
-    read = READ_QUERY.match(query)
-    if read and kind == read.group(1):
+    read = read_type
+    if read and kind == read:
         resources = [value]
     elif kind == "Bundle":
         if search_failed(value):
             return _Provided(None, reason="the EHR's search reported an error (OperationOutcome in the Bundle)")
         resources = bundle_resources(value)
     else:
-        return _Provided(None, reason=f"expected {read.group(1) if read else 'a Bundle'}, got {kind}")
+        return _Provided(None, reason=f"expected {read if read else 'a Bundle'}, got {kind}")
     stranger = _other_patient(resources, patient_id)
     if stranger:
         raise InvalidRequest(f"prefetch.{key} holds {stranger}, which belongs to another patient",
-                             expression=where)
+                             expression=[f"prefetch.{key}"])
     if read and kind == "Bundle":
-        resources = [r for r in resources if r["resourceType"] == read.group(1)]
+        resources = [r for r in resources if r["resourceType"] == read]
     more = follow_pages and kind == "Bundle" and next_link(value) is not None
     return _Provided(resources, next_bundle=value if more else None)
 
@@ -235,7 +277,8 @@ def _fetch(client: FhirClient, query: str, first_page_only: bool = False) -> Sea
 def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData,
              failures: dict[str, str], patient_id: str, reads: set[str]) -> None:
     """Wait for the fetches (all within one deadline) and file each result or failure by key."""
-    wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
+    if pending:  # a complete prefetch has nothing to wait for
+        wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()) + GRACE_SECONDS)
     for key, future in pending.items():
         if not future.done():
             future.cancel()
@@ -296,8 +339,11 @@ def _report_sources(observer: FetchObserver, service: PrefetchNeeds, data: Patie
     One report per source, with its number of keys: in multiprocess mode each count is a locked write to
     a shared file, and a call with its prefetch complete made nine of them, all "provided".
     """
-    sources = Counter("failed" if key in failures else "fetched" if data.provenance.get(key) == "fetched"
-                      else "provided" for key in service.prefetch)
+    sources: dict[str, int] = {}  # as a Counter would count them (same order), without its cost
+    provenance = data.provenance
+    for key in service.prefetch:
+        source = "failed" if key in failures else "fetched" if provenance.get(key) == "fetched" else "provided"
+        sources[source] = sources.get(source, 0) + 1
     for source, keys in sources.items():
         observer.prefetch_key(service.id, source, keys)
 

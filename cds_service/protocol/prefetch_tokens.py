@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -47,6 +47,32 @@ def fill_template(template: str, context: Mapping[str, object]) -> str:
         # why: an unfillable token becomes empty (the search then finds nothing), never the word "None"
         filled[index] = _quoted(found) if isinstance(found, str) else ""
     return "".join(filled)
+
+
+def template_tokens(templates: Iterable[str]) -> tuple[tuple[str, bool], ...]:
+    """Return what filling ``templates`` reads of a context: (field, True) for the ``userId`` a user token
+    reads, (field, False) for a ``context.<field>`` token; once each, in order of first use."""
+    found: dict[tuple[str, bool], None] = {}
+    for template in templates:
+        for token in _pieces(template)[1::2]:
+            if token in USER_TOKENS:
+                found["userId", True] = None
+            elif token.startswith("context."):
+                found[token.removeprefix("context."), False] = None
+    return tuple(found)
+
+
+def token_values(tokens: tuple[tuple[str, bool], ...], context: Mapping[str, object]) -> tuple[object, ...]:
+    """Return the context values the ``tokens`` of :func:`template_tokens` fill templates with: equal
+    values fill the same templates the same way (a key to remember filled templates by)."""
+    values: list[object] = []
+    for name, as_user in tokens:
+        found = context.get(name)
+        if as_user:
+            values.append(str(found or ""))  # as fill_template reads userId for a user token
+        else:
+            values.append(found if isinstance(found, str) else None)  # only a string fills a token
+    return tuple(values)
 
 
 @functools.lru_cache(maxsize=256)
