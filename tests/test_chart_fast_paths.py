@@ -16,6 +16,7 @@ from builders.facts import chart, lab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_service.chart import elements
 from cds_service.chart.facts import Analyte, DataIssue, Interpretation, LabResult
 from cds_service.chart.fhir_types import as_items, as_str, concept_label, concept_texts, resource_ref
 from cds_service.chart.labs import LOINC, identify
@@ -243,3 +244,67 @@ def test_numbers_are_printed_as_before(number: object) -> None:
     from cds_service.chart.quantities import format_number
 
     assert format_number(number) == _format_number_as_before(number)
+
+
+# --- the element checks, compiled (elements._compile) --------------------------------------------------------
+
+def _unreadable_as_before(resource: dict) -> dict[str, str]:
+    """``unreadable`` as it was before its checks were compiled: the closures of ``elements.SPECS``, in turn."""
+    found: dict[str, str] = {}
+    for key, check in elements.SPECS.get(str(resource.get("resourceType")), {}).items():
+        if key in resource:
+            problem = check(resource[key])
+            if problem:
+                found[key] = problem
+    return found
+
+
+def _spec_keys(check: object, into: set[str]) -> set[str]:
+    for key, inner in getattr(check, "fields", ()):
+        into.add(key)
+        _spec_keys(inner, into)
+    if hasattr(check, "item"):
+        _spec_keys(check.item, into)
+    return into
+
+
+_KEYS = sorted({key for spec in elements.SPECS.values() for check in spec.values() for key in _spec_keys(check, set())}
+               | {key for spec in elements.SPECS.values() for key in spec} | {"x", "url"})
+_LEAVES = (st.none() | st.booleans() | st.integers(-3, 3) | st.floats() | st.sampled_from(
+    ["2024-03-01", "2024-03", "1950", "2024-02-30", "2024-13-01", " 2024-03-01T10:00:00Z ", "yesterday", "", "x" * 50,
+     "http://loinc.org", "mg", "final"]) | st.text(max_size=4))
+_ELEMENTS = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3)
+                         | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5), max_leaves=12)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_ELEMENTS)
+def test_compiled_element_checks_answer_as_the_closures(value: object) -> None:
+    for spec in elements.SPECS.values():
+        for check in spec.values():
+            assert elements.compiled(check)(value) == check(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(elements.SPECS)), st.dictionaries(st.sampled_from(_KEYS), _ELEMENTS, max_size=8))
+def test_unreadable_answers_as_before(kind: str, resource: dict) -> None:
+    resource = {"resourceType": kind, **resource}
+    assert elements.unreadable(resource) == _unreadable_as_before(resource)
+    assert list(elements.unreadable(resource)) == list(_unreadable_as_before(resource))  # the same order
+
+
+def test_unreadable_reads_the_fixtures_as_before() -> None:
+    from fixture_tools import iter_fixture_calls
+    from helpers import load_json
+
+    seen = 0
+    for fixture in iter_fixture_calls():
+        body = load_json(fixture.request_path)
+        for value in [*body.get("prefetch", {}).values(), body["context"].get("draftOrders")]:
+            if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+                for entry in value.get("entry", []):
+                    resource = entry.get("resource")
+                    if isinstance(resource, dict):
+                        assert elements.unreadable(resource) == _unreadable_as_before(resource)
+                        seen += 1
+    assert seen > 100

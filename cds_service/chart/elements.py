@@ -56,6 +56,7 @@ def _object(check: Mapping[str, Check]) -> Check:
                     return f"{key}: {problem}"
         return None
 
+    run.fields = items  # type: ignore[attr-defined]  # read by _compile
     return run
 
 
@@ -73,6 +74,7 @@ def _array(item: Check) -> Check:
                 return f"[{index}] {problem}"
         return None
 
+    run.item = item  # type: ignore[attr-defined]  # read by _compile
     return run
 
 
@@ -119,11 +121,75 @@ SPECS: dict[str, dict[str, Check]] = {
 }
 
 
+def _compile(check: Check) -> Check:
+    """Return ``check`` as one generated function: the same answers, without a call per nested element.
+
+    Why: every element the readers use is checked on every resource read, and the checks nest (an
+    Observation's referenceRange is a list of objects of Quantities of strings); as closures that was a call
+    and a loop per level and key. Compiled, an object's listed keys are tested in line, in the same order,
+    and the first problem is returned with the same words (``tests/test_chart_fast_paths.py`` compares the
+    two on varied and malformed input). A check that is not an ``_object`` or ``_array`` is called as it is.
+    """
+    lines = ["def compiled(v0):"]
+    names: dict[str, object] = {}
+    _emit(check, "v0", (), lines, names, 1, [0])
+    lines.append("    return None")
+    namespace = dict(names)
+    exec("\n".join(lines), namespace)  # code built here from the checks above, nothing else
+    return namespace["compiled"]  # type: ignore[no-any-return]
+
+
+def _emit(check: Check, var: str, prefix: tuple[str, ...], lines: list[str], names: dict[str, object],
+          depth: int, counter: list[int]) -> None:
+    """Append the code of ``check`` on ``var``; a problem is returned as ``prefix`` + its words, where
+    ``prefix`` holds literal text and index variables (``"i<n>"`` marked by a leading NUL)."""
+    pad = "    " * depth
+
+    def fail(words: str) -> str:
+        parts = [f"str({p[1:]})" if p.startswith("\0") else repr(p) for p in prefix]
+        return f"{pad}    return " + " + ".join([*parts, words]) if parts else f"{pad}    return {words}"
+
+    fields = getattr(check, "fields", None)
+    item = getattr(check, "item", None)
+    if check is _string:
+        lines += [f"{pad}if not isinstance({var}, str):", fail(repr("not a string"))]
+    elif fields is not None:
+        lines += [f"{pad}if not isinstance({var}, dict):", fail(repr("not an object"))]
+        for key, inner in fields:
+            counter[0] += 1
+            element = f"v{counter[0]}"
+            lines += [f"{pad}if {key!r} in {var}:", f"{pad}    {element} = {var}[{key!r}]"]
+            _emit(_string if inner is None else inner, element, (*prefix, f"{key}: "), lines, names, depth + 1,
+                  counter)
+    elif item is not None:
+        counter[0] += 1
+        index, element = f"i{counter[0]}", f"v{counter[0]}"
+        lines += [f"{pad}if isinstance({var}, dict):", fail(repr("an object where a list belongs (read as one item)")),
+                  f"{pad}if not isinstance({var}, list):", fail(repr("not a list")),
+                  f"{pad}for {index}, {element} in enumerate({var}):"]
+        _emit(item, element, (*prefix, "[", f"\0{index}", "] "), lines, names, depth + 1, counter)
+    else:
+        counter[0] += 1
+        name, problem = f"check{counter[0]}", f"p{counter[0]}"
+        names[name] = check
+        lines += [f"{pad}{problem} = {name}({var})", f"{pad}if {problem}:", fail(problem)]
+
+
+def compiled(check: Check) -> Check:
+    """Return ``check`` compiled when it is an ``_object`` or ``_array`` check, else itself (a leaf)."""
+    return _compile(check) if hasattr(check, "fields") or hasattr(check, "item") else check
+
+
+#: SPECS, each check compiled (``compiled``), as (key, check) pairs per type.
+_COMPILED: dict[str, tuple[tuple[str, Check], ...]] = {
+    kind: tuple((key, compiled(check)) for key, check in spec.items()) for kind, spec in SPECS.items()
+}
+
+
 def unreadable(resource: JSON) -> dict[str, str]:
     """Return {element: why} for each element the readers use that could not be read."""
-    spec = SPECS.get(str(resource.get("resourceType")), {})
     found: dict[str, str] = {}
-    for key, check in spec.items():
+    for key, check in _COMPILED.get(str(resource.get("resourceType")), ()):
         if key in resource:
             problem = check(resource[key])
             if problem:
