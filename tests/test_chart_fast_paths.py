@@ -308,3 +308,29 @@ def test_unreadable_reads_the_fixtures_as_before() -> None:
                         assert elements.unreadable(resource) == _unreadable_as_before(resource)
                         seen += 1
     assert seen > 100
+
+
+def _as_number_as_before(value: object) -> float | None:
+    """``as_number`` as it was before ints were answered first."""
+    import math
+    from decimal import Decimal
+
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers() | st.integers(-(2**1100), 2**1100) | st.floats() | st.decimals() | st.booleans() | st.none()
+       | st.text(max_size=3) | st.just([]) | st.sampled_from([2**1024, -(2**1024), 10**400, 0, -0.0]))
+def test_numbers_are_read_as_before(value: object) -> None:
+    from cds_service.chart.fhir_types import as_number
+
+    found, before = as_number(value), _as_number_as_before(value)
+    assert found == before and type(found) is type(before)

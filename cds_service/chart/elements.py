@@ -153,6 +153,13 @@ def _emit(check: Check, var: str, prefix: tuple[str, ...], lines: list[str], nam
     item = getattr(check, "item", None)
     if check is _string:
         lines += [f"{pad}if not isinstance({var}, str):", fail(repr("not a string"))]
+    elif check is _number:  # the leaves, in line: their words as theirs
+        names["as_number"] = as_number
+        lines += [f"{pad}if as_number({var}) is None:", fail(repr("not a number"))]
+    elif check is _date:
+        names["parse_fhir_date"] = parse_fhir_date
+        lines += [f"{pad}if not isinstance({var}, str):", fail(repr("not a date string")),
+                  f"{pad}if not parse_fhir_date({var}):", fail(f"f\"'{{{var}[:40]}}' is not a FHIR date\"")]
     elif fields is not None:
         lines += [f"{pad}if not isinstance({var}, dict):", fail(repr("not an object"))]
         for key, inner in fields:

@@ -45,11 +45,19 @@ def as_str(value: object) -> str | None:
     return value.strip() or None
 
 
+_NUMBERS = (int, float, Decimal)  # a tuple, made once: ``int | float | Decimal`` built a union on every call
+
+
 def as_number(value: object) -> float | None:
     """Return a finite float for a JSON number (or Decimal), else None; booleans are not numbers."""
     if type(value) is float:  # the usual case, answered at once (float(value) is value)
         return value if math.isfinite(value) else None
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+    if type(value) is int:  # the next usual case (JSON "148"), as below: a float(int) is finite or raises
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return None
     try:
         number = float(value)
