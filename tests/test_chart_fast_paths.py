@@ -334,3 +334,70 @@ def test_numbers_are_read_as_before(value: object) -> None:
 
     found, before = as_number(value), _as_number_as_before(value)
     assert found == before and type(found) is type(before)
+
+
+# --- a lab's own flag and its reference range ---------------------------------------------------------------
+
+_FLAGS = st.fixed_dictionaries({}, optional={"coding": st.lists(st.fixed_dictionaries({}, optional={
+    "system": st.sampled_from(["http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", " x ", ""])
+    | _JUNK, "code": st.sampled_from(["L", "LL", "H", "HH", "N", " L ", "A", ""]) | _JUNK}) | _JUNK, max_size=3)
+    | _JUNK, "text": st.sampled_from(_TEXTS) | _JUNK}) | _JUNK
+
+
+def _interpretation_as_before(resource: dict, kb) -> Interpretation | None:
+    """``labs.interpretation`` as it was before its answers were remembered per set of codings."""
+    from cds_service.chart.fhir_types import codings
+
+    spec = kb.analytes.interpretation
+    for concept in as_items(resource.get("interpretation")):
+        for system, code, _ in codings(concept):
+            if system in spec.systems and code in spec.codes:
+                return Interpretation(spec.codes[code])
+    return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_FLAGS, max_size=3) | _FLAGS)
+def test_the_labs_flag_is_read_as_before(flags: object) -> None:
+    from cds_service.chart.labs import interpretation
+
+    resource = {"resourceType": "Observation", "interpretation": flags}
+    assert interpretation(resource, KB) is _interpretation_as_before(resource, KB)
+
+
+def _reference_range_as_before(resource: dict, table, value_units: list) -> tuple[float | None, float | None]:
+    """``quantities.read_reference_range`` as it was before it was spelled out."""
+    import math
+
+    from cds_service.chart.fhir_types import as_dict, as_number
+    from cds_service.chart.quantities import unit_multiplier
+
+    def bound(quantity: dict) -> float | None:
+        number = as_number(quantity.get("value"))
+        multiplier = unit_multiplier(quantity_units(quantity) or value_units, table)
+        if number is None or multiplier is None or not math.isfinite(number * multiplier):
+            return None
+        return number * multiplier
+
+    for reference_range in as_items(resource.get("referenceRange")):
+        bounds = [as_dict(as_dict(reference_range).get(b)) for b in ("low", "high")]
+        if not any("value" in b for b in bounds):
+            continue
+        low, high = (bound(b) for b in bounds)
+        return low, high
+    return None, None
+
+
+_RANGES = st.fixed_dictionaries({}, optional={"low": _quantities, "high": _quantities, "text": _JUNK}) | _JUNK
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_RANGES, max_size=3) | _RANGES, st.sampled_from(list(Analyte)),
+       st.sampled_from([[], [Unit("pg/mL", True)], [Unit("g/dL", False)], [Unit("x", False), Unit("fL", True)]]))
+def test_reference_ranges_are_read_as_before(ranges: object, analyte: Analyte, value_units: list) -> None:
+    from cds_service.chart.quantities import read_reference_range
+
+    resource = {"resourceType": "Observation", "referenceRange": ranges}
+    table = KB.lab_units[analyte]
+    found = read_reference_range(resource, table, value_units)
+    assert found == _reference_range_as_before(resource, table, value_units)

@@ -96,8 +96,11 @@ class LabResult:
         (``tests/test_chart_labs.py`` compares the two) and as frozen afterwards.
         """
         result = object.__new__(cls)
-        result.__dict__.update(fields)
+        _set(result, "__dict__", fields)  # the keyword dict is this call's own: it becomes the instance's
         return result
+
+
+_set = object.__setattr__
 
 
 class MedicationClass(StrEnum):

@@ -19,7 +19,6 @@ from .fhir_types import (
     JSON,
     as_items,
     as_str,
-    codings,
     concept_label,
     concept_texts,
     parse_fhir_date,
@@ -106,11 +105,20 @@ def effective_date(resource: JSON) -> date | None:
 
 def interpretation(resource: JSON, kb: Knowledge) -> Interpretation | None:
     """Return the lab's own flag (v3 ObservationInterpretation L/LL/H/HH/N), if understood."""
-    spec = kb.analytes.interpretation
     for concept in as_items(resource.get("interpretation")):
-        for system, code, _ in codings(concept):
-            if system in spec.systems and code in spec.codes:
-                return Interpretation(spec.codes[code])
+        found = _flag(kb, code_pairs(concept))  # code_pairs: the (system, code) pairs codings() reads
+        if found is not None:
+            return found
+    return None
+
+
+@functools.lru_cache(maxsize=1024)  # per set of codings: labs send a handful of flags; bounded
+def _flag(kb: Knowledge, coded: tuple[tuple[str, str], ...]) -> Interpretation | None:
+    """The flag of the first understood coding of one interpretation concept, or None."""
+    spec = kb.analytes.interpretation
+    for system, code in coded:
+        if system in spec.systems and code in spec.codes:
+            return Interpretation(spec.codes[code])
     return None
 
 

@@ -218,19 +218,26 @@ def read_reference_range(
     A bound without its own unit is in the value's unit (FHIR: "the same units as the value").
     """
     for reference_range in as_items(resource.get("referenceRange")):
-        bounds = [as_dict(as_dict(reference_range).get(b)) for b in ("low", "high")]
-        if not any("value" in b for b in bounds):
+        # Why spelled out (no comprehensions): once per lab value read, and each made a frame
+        low = reference_range.get("low") if isinstance(reference_range, dict) else None
+        high = reference_range.get("high") if isinstance(reference_range, dict) else None
+        low, high = low if isinstance(low, dict) else _NONE, high if isinstance(high, dict) else _NONE
+        if "value" not in low and "value" not in high:
             continue
-        low, high = (_bound(b, table, value_units) for b in bounds)
-        return low, high
+        return _bound(low, table, value_units), _bound(high, table, value_units)
     return None, None
+
+
+_NONE: JSON = {}  # an absent bound, read as an empty Quantity (never written to)
 
 
 def _bound(quantity: JSON, table: UnitTable, value_units: list[Unit]) -> float | None:
     """Return one referenceRange bound converted to the canonical unit, or None."""
     number = as_number(quantity.get("value"))
+    if number is None:  # the unit is not looked up: its answer could not change this one
+        return None
     multiplier = unit_multiplier(quantity_units(quantity) or value_units, table)
-    if number is None or multiplier is None or not math.isfinite(number * multiplier):
+    if multiplier is None or not math.isfinite(number * multiplier):
         return None
     return number * multiplier
 
