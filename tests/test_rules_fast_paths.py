@@ -29,8 +29,8 @@ from cds_service.chart.facts import (
     ProblemCategory,
 )
 from cds_service.knowledge import Knowledge, load_knowledge
-from cds_service.rules.assessment import assess
-from cds_service.rules.b12_status import _without_rule_tag, b12_status
+from cds_service.rules.assessment import Reassessment, assess
+from cds_service.rules.b12_status import B12StatusCode, _without_rule_tag, b12_status
 from cds_service.rules.dates import add_months
 from cds_service.rules.findings import ProblemFinding, has_neurological_involvement, is_pregnant
 from cds_service.rules.haematology import HaematologicalSigns, haematological_signs
@@ -276,3 +276,10 @@ def test_no_renal_data_and_no_signs_are_the_plain_answers() -> None:
     empty = chart()
     assert renal_caveat(empty, KB) == RenalCaveat(applies=False, egfr=None, ckd_problems=(), notes=())
     assert haematological_signs(empty, KB) == HaematologicalSigns(macrocytosis=None, anaemia=None, anaemia_by=None)
+
+
+def test_no_reassessment_without_replacement_is_the_plain_answer() -> None:
+    a = assess(chart(labs=[lab(Analyte.B12_TOTAL, 150.0)]), KB)
+    assert a.status.code is not B12StatusCode.ON_TREATMENT
+    assert a.reassessment == Reassessment(due=False, since=None, note=None)
+    assert repr(a.reassessment) == repr(Reassessment(due=False, since=None))

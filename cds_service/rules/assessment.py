@@ -38,6 +38,9 @@ class Reassessment:
     note: str | None = None
 
 
+_NOT_ON_TREATMENT = Reassessment(due=False, since=None)  # frozen: one serves every call without replacement
+
+
 @dataclass(frozen=True)
 class B12Assessment:
     """The B12 status plus the findings that shape the cards."""
@@ -122,7 +125,7 @@ def reassessment_due(chart: Chart, status: B12Status, kb: Knowledge) -> Reassess
     and the card says nothing rather than guess.
     """
     if status.code is not B12StatusCode.ON_TREATMENT:
-        return Reassessment(due=False, since=None)
+        return _NOT_ON_TREATMENT
     replacements = [u for u in chart.medications if counts_as_b12_replacement(u, kb)]
     gap = kb.tolerances.prescription_renewal_gap.days
     courses = [course_of(u, replacements, gap_days=gap, today=chart.today) for u in status.therapy]
