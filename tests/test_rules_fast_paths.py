@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import pytest
 from builders import TODAY
-from builders.facts import chart, lab, pregnancy, problem
+from builders.facts import chart, lab, med, pregnancy, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +26,7 @@ from cds_service.chart.facts import (
     DataSet,
     Interpretation,
     LabResult,
+    MedicationClass,
     ProblemCategory,
 )
 from cds_service.knowledge import Knowledge, load_knowledge
@@ -45,6 +46,7 @@ from cds_service.rules.labs import (
     lookback_start,
     value_bounds,
 )
+from cds_service.rules.medicines import risk_medicines
 from cds_service.rules.renal import RenalCaveat, renal_caveat
 
 KB = load_knowledge()
@@ -283,3 +285,10 @@ def test_no_reassessment_without_replacement_is_the_plain_answer() -> None:
     assert a.status.code is not B12StatusCode.ON_TREATMENT
     assert a.reassessment == Reassessment(due=False, since=None, note=None)
     assert repr(a.reassessment) == repr(Reassessment(due=False, since=None))
+
+
+def test_no_risk_medicine_on_record_is_no_use() -> None:
+    assert risk_medicines(chart(), KB) == ()
+    folic_only = chart(meds=[med(MedicationClass.FOLIC_ACID)], drafts=[med(MedicationClass.METFORMIN, draft=True)])
+    assert risk_medicines(folic_only, KB) == ()
+    assert len(risk_medicines(chart(meds=[med(MedicationClass.METFORMIN, start=TODAY)]), KB)) == 1

@@ -47,6 +47,8 @@ def risk_medicines(chart: Chart, kb: Knowledge) -> tuple[RiskMedicineUse, ...]:
     same class chained by renewal (``courses.course_of``) are merged into it, not listed.
     """
     uses = [u for u in chart.medications if u.med_class.value in kb.risk_medicines and not u.is_draft]
+    if not uses:
+        return ()
     gap = kb.tolerances.prescription_renewal_gap.days
     since = add_months(chart.today, -kb.durations.risk_medicine_recent_stop.months)
     courses = {id(u): course_of(u, [o for o in uses if o.med_class is u.med_class], gap_days=gap,
