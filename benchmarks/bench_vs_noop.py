@@ -82,6 +82,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--label", default="", help="a name for this configuration in the JSON")
     parser.add_argument("--no-in-process", action="store_true")
     parser.add_argument("--no-fresh", action="store_true", help="skip the first-call measurement")
+    parser.add_argument("--noop-access-logger", choices=["gunicorn", "b12-cds"], default="gunicorn",
+                        help="the no-op's access logger: gunicorn's stock one (the bare stack, the default) or the "
+                             "leaner one b12-cds serve uses (cds_service/access_log.py), for a like-for-like web stack")
     args = parser.parse_args()
     if args.worker_class == "sync":
         args.threads = 1  # gunicorn would silently switch a sync worker with threads to gthread
@@ -92,6 +95,7 @@ def _heading(args: argparse.Namespace) -> str:
     return (f"gunicorn {args.worker_class} {args.workers} workers x {args.threads} threads "
             f"(worker_connections {args.worker_connections}); wrk {args.connections} connections {args.seconds} s; "
             f"{args.rate:.0f} calls/s for {args.rate_seconds:.0f} s; {args.runs} runs alternating; "
+            f"no-op access logger: {args.noop_access_logger}; "
             f"{os.cpu_count()} CPU cores shared with the load generators")
 
 
@@ -110,6 +114,8 @@ def _server(name: str, scratch: Path, args: argparse.Namespace) -> Iterator[subp
         env = dict(os.environ)
         command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *common, "--timeout", "30",
                    "--access-logfile", "-", "--error-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                   *(["--logger-class", "cds_service.access_log.AccessLogger"]
+                     if args.noop_access_logger == "b12-cds" else []),
                    "--chdir", str(HERE), "noop_app:app"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     process.port = port  # type: ignore[attr-defined]
