@@ -401,3 +401,55 @@ def test_reference_ranges_are_read_as_before(ranges: object, analyte: Analyte, v
     table = KB.lab_units[analyte]
     found = read_reference_range(resource, table, value_units)
     assert found == _reference_range_as_before(resource, table, value_units)
+
+
+# --- the concept helpers, spelled out (fhir_types) -----------------------------------------------------------
+
+
+def _codings_as_before(concept: object) -> list[tuple[str, str, str]]:
+    from cds_service.chart.fhir_types import as_dict
+
+    found = []
+    for coding in as_items(as_dict(concept).get("coding")):
+        code = as_str(as_dict(coding).get("code"))
+        if code:
+            found.append((as_str(coding.get("system")) or "", code, as_str(coding.get("display")) or ""))
+    return found
+
+
+def _concept_texts_as_before(concept: object) -> list[str]:
+    from cds_service.chart.fhir_types import as_dict
+
+    concept = as_dict(concept)
+    texts = [as_str(concept.get("text"))]
+    texts += [as_str(as_dict(c).get("display")) for c in as_items(concept.get("coding"))]
+    return [t for t in texts if t]
+
+
+@settings(max_examples=600, deadline=None)
+@given(_concepts, st.sampled_from(["", "sct", "/sct", "loinc.org", " ", "x"]))
+def test_the_concept_helpers_answer_as_before(concept: object, suffix: str) -> None:
+    from cds_service.chart.fhir_types import codings, first_code
+
+    before = _codings_as_before(concept)
+    assert codings(concept) == before
+    assert concept_texts(concept) == _concept_texts_as_before(concept)
+    texts = _concept_texts_as_before(concept)
+    assert concept_label(concept) == (texts[0] if texts else next((c for _, c, _ in before), ""))
+    assert first_code(concept, suffix) == next((c for s, c, _ in before if s.endswith(suffix)), None)
+    assert first_code(concept) == next((c for _, c, _ in before), None)
+
+
+def test_problem_of_is_the_constructor() -> None:
+    from cds_service.chart.facts import Problem, ProblemCategory
+
+    fields = {"category": ProblemCategory.NEUROPATHY if "NEUROPATHY" in ProblemCategory.__members__
+              else next(iter(ProblemCategory)), "display": "Peripheral neuropathy", "clinical_status": "active",
+              "verification_status": None, "onset": TODAY, "active": True, "source_ref": "Condition/c1",
+              "matched_by": "snomed:302226006", "recorded": None, "ended": False}
+    made, built = Problem.of(**fields), Problem(**fields)
+    assert made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    assert dataclasses.asdict(made) == dataclasses.asdict(built)
+    assert dataclasses.replace(made, active=False) == dataclasses.replace(built, active=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.active = False  # type: ignore[misc]

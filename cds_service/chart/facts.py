@@ -206,6 +206,14 @@ class Problem:
     recorded: date | None = None  # Condition.recordedDate (an Observation: its date)
     ended: bool = False  # an abatement is recorded: the problem is over
 
+    @classmethod
+    def of(cls, **fields: object) -> Problem:
+        """Return ``Problem(**fields)``, every field given, without the frozen ``__init__`` (as ``LabResult.of``:
+        one per problem found in every Condition read)."""
+        problem = object.__new__(cls)
+        _set(problem, "__dict__", fields)
+        return problem
+
 
 @dataclass(frozen=True)
 class Patient:

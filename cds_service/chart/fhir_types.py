@@ -6,7 +6,6 @@ import calendar
 import functools
 import math
 import re
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -95,20 +94,39 @@ def _parse_date(text: str, end_of_period: bool) -> date | None:
         return None
 
 
-def codings(concept: object) -> Iterator[tuple[str, str, str]]:
-    """Yield (system, code, display) for each coding of a CodeableConcept that has a code."""
-    for coding in as_items(as_dict(concept).get("coding")):
-        code = as_str(as_dict(coding).get("code"))
-        if code:
-            yield as_str(coding.get("system")) or "", code, as_str(coding.get("display")) or ""
+def codings(concept: object) -> list[tuple[str, str, str]]:
+    """Return (system, code, display) for each coding of a CodeableConcept that has a code (all stripped;
+    "" for a missing system or display).
+
+    Why spelled out with the checks in line (``as_dict``, ``as_str``) and a list, not a generator: the
+    concept helpers run several times for every resource read (``tests/test_chart_fast_paths.py`` compares
+    them with their earlier forms).
+    """
+    if not isinstance(concept, dict):
+        return []
+    found = []
+    for coding in as_items(concept.get("coding")):
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if isinstance(code, str) and (code := code.strip()):
+            system, display = coding.get("system"), coding.get("display")
+            found.append((system.strip() if isinstance(system, str) else "", code,
+                          display.strip() if isinstance(display, str) else ""))
+    return found
 
 
 def concept_texts(concept: object) -> list[str]:
-    """Return the human words of a CodeableConcept: its text, then each coding's display."""
-    concept = as_dict(concept)
-    texts = [as_str(concept.get("text"))]
-    texts += [as_str(as_dict(c).get("display")) for c in as_items(concept.get("coding"))]
-    return [t for t in texts if t]
+    """Return the human words of a CodeableConcept: its text, then each coding's display (stripped, non-empty)."""
+    if not isinstance(concept, dict):
+        return []
+    texts = []
+    text = concept.get("text")
+    if isinstance(text, str) and (text := text.strip()):
+        texts.append(text)
+    for coding in as_items(concept.get("coding")):
+        display = coding.get("display") if isinstance(coding, dict) else None
+        if isinstance(display, str) and (display := display.strip()):
+            texts.append(display)
+    return texts
 
 
 def concept_label(concept: object) -> str:
@@ -116,12 +134,22 @@ def concept_label(concept: object) -> str:
     texts = concept_texts(concept)
     if texts:
         return texts[0]
-    return next((code for _, code, _ in codings(concept)), "")
+    return first_code(concept) or ""
 
 
 def first_code(concept: object, system_suffix: str = "") -> str | None:
     """Return the first code of a CodeableConcept whose system ends with ``system_suffix``."""
-    return next((c for s, c, _ in codings(concept) if s.endswith(system_suffix)), None)
+    if not isinstance(concept, dict):
+        return None
+    for coding in as_items(concept.get("coding")):
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if isinstance(code, str) and (code := code.strip()):
+            if not system_suffix:  # every system ends with ""
+                return code
+            system = coding.get("system")
+            if (system.strip() if isinstance(system, str) else "").endswith(system_suffix):
+                return code
+    return None
 
 
 def resource_ref(resource: JSON) -> str:

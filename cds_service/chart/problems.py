@@ -151,7 +151,7 @@ def _problem(
     active: bool,
 ) -> Problem:
     """Return the Problem of one category found in a resource."""
-    return Problem(
+    return Problem.of(  # every field, in order
         category=category,
         display=concept_label(resource.get("code")),
         clinical_status=clinical,
