@@ -453,3 +453,77 @@ def test_problem_of_is_the_constructor() -> None:
     assert dataclasses.replace(made, active=False) == dataclasses.replace(built, active=False)
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.active = False  # type: ignore[misc]
+
+
+# --- medicines: classes and names remembered per product reading, coded routes per coding --------------------
+
+_MED_TEXTS = ["Folic acid 5 mg tablet", "metformin 500 mg", "Glucophage", "hydroxocobalamin 1 mg/mL injection",
+              "omeprazole", "cyanocobalamin and folic acid", "vitamin b12", "pantoprazole 40", " ", ""]
+_MED_CODES = sorted({c.code for name, vs in KB.value_sets.items() if name.startswith("med_") for c in vs.codes})[:60]
+_med_codings = st.fixed_dictionaries({}, optional={
+    "system": st.sampled_from(["http://www.nlm.nih.gov/research/umls/rxnorm", "http://snomed.info/sct",
+                               "http://www.whocc.no/atc", "urn:local", ""]) | _JUNK,
+    "code": st.sampled_from(_MED_CODES) | _codes, "display": st.sampled_from(_MED_TEXTS) | _JUNK})
+_med_concepts = st.fixed_dictionaries({}, optional={"coding": st.lists(_med_codings, max_size=2) | _med_codings,
+                                                    "text": st.sampled_from(_MED_TEXTS) | _JUNK})
+
+
+@st.composite
+def _products(draw):
+    from cds_service.chart.med_concepts import Ingredient, Product
+
+    concept = draw(_med_concepts)
+    ingredients = tuple(Ingredient(draw(_med_concepts), {}) for _ in range(draw(st.integers(0, 2))))
+    texts = tuple(draw(st.lists(st.sampled_from(_MED_TEXTS[:-2]), max_size=2)))
+    return Product(concept, tuple(concept_texts(concept)) + texts, ingredients, display="x")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_products())
+def test_medicines_are_classified_and_named_as_before(product) -> None:
+    from cds_service.chart import med_concepts
+    from cds_service.chart.facts import MedicationClass
+
+    for _ in range(2):  # the second time from what was remembered
+        found = med_concepts.classify(KB, product)
+        assert found == med_concepts._classify(KB, product)
+        assert list(found) == list(med_concepts._classify(KB, product))
+        found.clear()  # the caller's own
+    for med_class in MedicationClass:
+        assert med_concepts.ingredient_name(KB, med_class, product) == med_concepts._ingredient_name(
+            KB, med_class, product)
+
+
+def _read_route_as_before(lines: list, kb):
+    from cds_service.chart.dosage import _route_word
+    from cds_service.chart.facts import Route
+    from cds_service.chart.fhir_types import as_dict, codings
+
+    routes = kb.dosing.routes
+    for line in lines:
+        route = as_dict(line.get("route"))
+        for system, code, _ in codings(route):
+            for entry in routes.codes:
+                if entry.code == code and kb.canonical_system(entry.system) == kb.canonical_system(system):
+                    return Route(entry.route)
+        texts = [as_str(route.get("text")), *(display for _, _, display in codings(route))]
+        for text in [*texts, as_str(line.get("text"))]:
+            found = _route_word(text or "", routes.text)
+            if found:
+                return Route(found)
+    return Route.UNKNOWN
+
+
+_ROUTE_CODES = sorted({(e.system, e.code) for e in KB.dosing.routes.codes})
+_route_codings = st.sampled_from([{"system": s, "code": c} for s, c in _ROUTE_CODES]) | _codings
+_routes = st.fixed_dictionaries({}, optional={"coding": st.lists(_route_codings, max_size=2) | _route_codings,
+                                              "text": st.sampled_from(["IM", "by mouth", "oral", "", "x"]) | _JUNK})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.fixed_dictionaries({}, optional={"route": _routes | _JUNK, "text": st.sampled_from(
+    ["1 mg IM every 3 months", "5 mg by mouth", "", "sc"]) | _JUNK}), max_size=3))
+def test_routes_are_read_as_before(lines: list) -> None:
+    from cds_service.chart.dosage import read_route
+
+    assert read_route(lines, KB) is _read_route_as_before(lines, KB)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 
@@ -30,16 +31,26 @@ def read_route(lines: list[JSON], kb: Knowledge) -> Route:
     routes = kb.dosing.routes
     for line in lines:
         route = as_dict(line.get("route"))
-        for system, code, _ in codings(route):
-            for entry in routes.codes:
-                if entry.code == code and kb.canonical_system(entry.system) == kb.canonical_system(system):
-                    return Route(entry.route)
-        texts = [as_str(route.get("text")), *(display for _, _, display in codings(route))]
+        coded = codings(route)
+        for system, code, _ in coded:
+            found = _coded_route(kb, system, code)
+            if found is not None:
+                return found
+        texts = [as_str(route.get("text")), *(display for _, _, display in coded)]
         for text in [*texts, as_str(line.get("text"))]:
             found = _route_word(text or "", routes.text)
             if found:
                 return Route(found)
     return Route.UNKNOWN
+
+
+@functools.lru_cache(maxsize=1024)  # per coding of a route: a few come back on every call; bounded
+def _coded_route(kb: Knowledge, system: str, code: str) -> Route | None:
+    """The route of the first listed route code (knowledge ``dosing.routes.codes``) that is this coding."""
+    for entry in kb.dosing.routes.codes:
+        if entry.code == code and kb.canonical_system(entry.system) == kb.canonical_system(system):
+            return Route(entry.route)
+    return None
 
 
 def _route_word(text: str, words: dict[str, str]) -> str | None:

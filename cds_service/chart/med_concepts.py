@@ -27,7 +27,7 @@ from .fhir_types import (
     concept_texts,
     resource_ref,
 )
-from .matching import match_codes, match_concept, match_words
+from .matching import code_pairs, match_codes, match_concept, match_words
 
 _MEDICATION_REF = re.compile(r"(?:^|/)(Medication/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 _CLASS_NAMES = frozenset(c.value for c in MedicationClass)
@@ -58,7 +58,8 @@ def resolve_product(resource: JSON, medications: Mapping[str, JSON]) -> Product:
     """Return the product named by a MedicationStatement / MedicationRequest."""
     if "medicationCodeableConcept" in resource:
         concept = as_dict(resource["medicationCodeableConcept"])
-        return Product(concept, tuple(concept_texts(concept)), display=concept_label(concept))
+        texts = concept_texts(concept)  # read once: the label is the first of them (concept_label)
+        return Product(concept, tuple(texts), display=texts[0] if texts else concept_label(concept))
     reference = as_dict(resource.get("medicationReference"))
     target, display = as_str(reference.get("reference")) or "", as_str(reference.get("display")) or ""
     medication = _find_medication(resource, target, medications)
@@ -116,6 +117,24 @@ def classify(kb: Knowledge, product: Product) -> dict[MedicationClass, str]:
     too, so it is never a folic-acid trigger (B12-RULES.md §5, "A product that also contains
     B12 is not a trigger").
     """
+    key = (kb, code_pairs(product.concept), tuple(code_pairs(i.concept) for i in product.ingredients), product.texts)
+    classes = _CLASSES.get(key)
+    if classes is None:
+        classes = _classify(kb, product)
+        if len(_CLASSES) >= _KEPT:
+            _CLASSES.clear()
+        _CLASSES[key] = classes
+    return dict(classes)  # the caller's own
+
+
+#: classify's answers per knowledge and what it reads of a product (the (system, code) pairs match_codes
+#: reads of its concept and each ingredient's, and its words): the same products come back on every call.
+_CLASSES: dict[tuple[object, ...], dict[MedicationClass, str]] = {}
+_KEPT = 4096  # bounded: requests bring any products
+
+
+def _classify(kb: Knowledge, product: Product) -> dict[MedicationClass, str]:
+    """:func:`classify` without the memory."""
     found = match_codes(kb, product.concept, "med_")
     for ingredient in product.ingredients:
         for value_set, evidence in match_codes(kb, ingredient.concept, "med_").items():
@@ -136,6 +155,22 @@ def classify(kb: Knowledge, product: Product) -> dict[MedicationClass, str]:
 
 def ingredient_name(kb: Knowledge, med_class: MedicationClass, product: Product) -> str:
     """Return the ingredient's name for card text, e.g. "pantoprazole" for a coded tablet."""
+    key = (kb, med_class, product.texts, code_pairs(product.concept),
+           tuple(code_pairs(i.concept) for i in product.ingredients))
+    name = _NAMES.get(key)
+    if name is None:
+        name = _ingredient_name(kb, med_class, product)
+        if len(_NAMES) >= _KEPT:
+            _NAMES.clear()
+        _NAMES[key] = name
+    return name
+
+
+_NAMES: dict[tuple[object, ...], str] = {}  # ingredient_name's answers, as _CLASSES (the same reading)
+
+
+def _ingredient_name(kb: Knowledge, med_class: MedicationClass, product: Product) -> str:
+    """:func:`ingredient_name` without the memory."""
     value_set = f"med_{med_class.value}"
     displays = [
         m.display for system, code, _ in _all_codings(product) for m in kb.match_code(system, code, value_set)
