@@ -103,6 +103,24 @@ class Metrics:
                                        ["service", "result"], registry=registry)
 
     @_never_raises
+    def prepare(self) -> None:
+        """In a new worker, before it serves: open this process's metric files and create, at zero, the series
+        every answered hook call counts (its route, and per service the call, its time and its prefetch).
+
+        Why: in multiprocess mode prometheus_client opens a process's files at its first count after the fork,
+        and writes each new series' key into them; a fresh worker's first call paid that (1.7 ms alone, a fifth
+        of the call). Nothing is counted: a series at zero reads as none yet (Prometheus's advice for series
+        known in advance).
+        """
+        for _ in self.registry.collect():  # reading a value after the fork opens this process's files
+            pass
+        self._child(self.http_requests, "cds.call_service", "POST", "200")
+        for service in self._services:
+            self._child(self.hook_calls, service, "200")
+            self._child(self.hook_call_duration, service)
+            self._child(self.prefetch_keys, service, "provided")
+
+    @_never_raises
     def http_request(self, endpoint: str | None, method: str, status: int) -> None:
         """Count one HTTP request by route name (never its path: unknown URLs are 'unmatched')."""
         self._child(self.http_requests, endpoint or "unmatched", _one_of(method, METHODS), str(status)).inc()

@@ -75,7 +75,7 @@ def warm_worker(app: Flask, fixtures: Path) -> int:
     Why again: the master's warmed pages are shared with the worker copy on write, and a call writes to many
     of them (reference counts, caches), so the worker's first call paid for copying them (a fresh worker's
     first call was 3.8 x a warm one). Done here, the copying happens at boot; the shown-cards writer starts
-    too. Nothing is counted or recorded.
+    too, and the worker's metric files are opened (``Metrics.prepare``). Nothing is counted or recorded.
     """
     runtime = app.extensions["b12cds"]
     ran = warm_up(runtime, fixtures)
@@ -83,6 +83,7 @@ def warm_worker(app: Flask, fixtures: Path) -> int:
         pass
     if runtime.shown is not None:
         runtime.shown.start()
+    runtime.metrics.prepare()
     return ran
 
 

@@ -55,8 +55,17 @@ def test_a_new_worker_warms_its_copy_without_counting_or_recording(tmp_path):
         assert warm_worker(app, FIXTURES) == len(list(runtime.registry))
     finally:
         gc.unfreeze()
-    assert runtime.metrics.exposition()[0] == before and len(responses.calls) == 0
+    after = runtime.metrics.exposition()[0]
+    assert _samples(after).items() >= _samples(before).items() and len(responses.calls) == 0
+    assert {value for key, value in _samples(after).items() if key not in _samples(before)} == {0.0}  # none counted
+    assert 'b12cds_hook_calls_total{service="b12-status",status="200"} 0.0' in after.decode()
     assert runtime.shown.flush()
     with runtime.store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM cds_cards_shown").scalar() == 0
     assert any(thread.name == "b12cds-shown-cards" for thread in threading.enumerate())  # the writer runs
+
+
+def _samples(exposition: bytes) -> dict[str, float]:
+    """Every sample of a Prometheus text exposition but the creation times: {name and labels: value}."""
+    lines = (line.rsplit(" ", 1) for line in exposition.decode().splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in lines if "_created" not in name}
