@@ -34,6 +34,9 @@ def runtime() -> Runtime:
 OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.openapi", "cds.metrics"})
 
 
+#: Marks the request a new worker sends through its own app before it serves (``warmup.warm_worker``): not counted.
+WARM_UP_REQUEST = "b12cds.warm_up"
+
 LOGGED_ENDPOINTS = {"cds.discovery": "discovery", "cds.call_service": "hook-call", "cds.feedback": "feedback"}
 
 
@@ -61,8 +64,10 @@ def log_the_call(response: Response) -> Response:
 
 @bp.after_app_request
 def count_the_request(response: Response) -> Response:
-    """Count every HTTP request, unknown URLs too, by route name (never the path), method and status."""
-    runtime().metrics.http_request(request.endpoint, request.method, response.status_code)
+    """Count every HTTP request, unknown URLs too, by route name (never the path), method and status;
+    not the one a new worker makes to itself before it serves (``warmup.WARM_UP_REQUEST``)."""
+    if not request.environ.get(WARM_UP_REQUEST):
+        runtime().metrics.http_request(request.endpoint, request.method, response.status_code)
     return response
 
 

@@ -73,7 +73,7 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
 
     from .access_log import AccessLogger
     from .fixture_loader import default_fixtures_dir
-    from .warmup import warm_up
+    from .warmup import start_threads, warm_up
 
     warm_up(app.extensions["b12cds"], default_fixtures_dir())  # in the master: the workers inherit it warm
 
@@ -85,6 +85,7 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
         "logger_class": AccessLogger,  # the same lines, built from the six atoms the format uses (access_log.py)
         # connections opened before the fork must not be shared by the workers; then the worker warms its copy
         "post_fork": lambda _server, _worker: _worker_ready(app, default_fixtures_dir()),
+        "post_worker_init": start_threads,  # the gthread pool's threads started before the first call
         # a dead worker's counts stay (counters only add up); only its live-gauge files must go
         "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
     }

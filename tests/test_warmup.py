@@ -69,3 +69,19 @@ def _samples(exposition: bytes) -> dict[str, float]:
     """Every sample of a Prometheus text exposition but the creation times: {name and labels: value}."""
     lines = (line.rsplit(" ", 1) for line in exposition.decode().splitlines() if line and not line.startswith("#"))
     return {name: float(value) for name, value in lines if "_created" not in name}
+
+
+def test_a_gthread_workers_threads_are_started_before_it_serves():
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from cds_service.warmup import start_threads
+
+    pool = ThreadPoolExecutor(max_workers=8)
+    try:
+        start_threads(SimpleNamespace(tpool=pool, cfg=SimpleNamespace(threads=8)))
+        assert len(pool._threads) == 8  # all started, now idle: the first calls find a thread waiting
+        assert pool.submit(lambda: 42).result(timeout=5) == 42
+    finally:
+        pool.shutdown(wait=True)
+    start_threads(SimpleNamespace(cfg=SimpleNamespace(threads=1)))  # a sync worker: no pool, nothing to do
