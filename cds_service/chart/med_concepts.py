@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from cds_service.knowledge import Knowledge
+from cds_service.memo import BoundedMemo
 
 from .elements import unreadable, unreadable_notes
 from .facts import MedicationClass
@@ -118,19 +119,12 @@ def classify(kb: Knowledge, product: Product) -> dict[MedicationClass, str]:
     B12 is not a trigger").
     """
     key = (kb, code_pairs(product.concept), tuple(code_pairs(i.concept) for i in product.ingredients), product.texts)
-    classes = _CLASSES.get(key)
-    if classes is None:
-        classes = _classify(kb, product)
-        if len(_CLASSES) >= _KEPT:
-            _CLASSES.clear()
-        _CLASSES[key] = classes
-    return dict(classes)  # the caller's own
+    return dict(_CLASSES.get(key, lambda: _classify(kb, product)))  # a copy: the caller's own
 
 
 #: classify's answers per knowledge and what it reads of a product (the (system, code) pairs match_codes
 #: reads of its concept and each ingredient's, and its words): the same products come back on every call.
-_CLASSES: dict[tuple[object, ...], dict[MedicationClass, str]] = {}
-_KEPT = 4096  # bounded: requests bring any products
+_CLASSES: BoundedMemo[dict[MedicationClass, str]] = BoundedMemo(4096)  # bounded: requests bring any products
 
 
 def _classify(kb: Knowledge, product: Product) -> dict[MedicationClass, str]:
@@ -157,16 +151,10 @@ def ingredient_name(kb: Knowledge, med_class: MedicationClass, product: Product)
     """Return the ingredient's name for card text, e.g. "pantoprazole" for a coded tablet."""
     key = (kb, med_class, product.texts, code_pairs(product.concept),
            tuple(code_pairs(i.concept) for i in product.ingredients))
-    name = _NAMES.get(key)
-    if name is None:
-        name = _ingredient_name(kb, med_class, product)
-        if len(_NAMES) >= _KEPT:
-            _NAMES.clear()
-        _NAMES[key] = name
-    return name
+    return _NAMES.get(key, lambda: _ingredient_name(kb, med_class, product))
 
 
-_NAMES: dict[tuple[object, ...], str] = {}  # ingredient_name's answers, as _CLASSES (the same reading)
+_NAMES: BoundedMemo[str] = BoundedMemo(4096)  # ingredient_name's answers, as _CLASSES (the same reading)
 
 
 def _ingredient_name(kb: Knowledge, med_class: MedicationClass, product: Product) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_service.knowledge import Knowledge
+from cds_service.memo import BoundedMemo
 
 from .elements import unreadable, unreadable_notes
 from .facts import Problem, ProblemCategory
@@ -46,17 +47,10 @@ def categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:
     part of reading one. Bounded: requests bring arbitrary concepts.
     """
     key = (kb, tuple(codings(concept)), tuple(concept_texts(concept)))
-    found = _CATEGORIES.get(key)
-    if found is None:
-        found = _categories(kb, concept)
-        if len(_CATEGORIES) >= _CATEGORIES_KEPT:
-            _CATEGORIES.clear()
-        _CATEGORIES[key] = found
-    return dict(found)
+    return dict(_CATEGORIES.get(key, lambda: _categories(kb, concept)))  # a copy: the caller's own
 
 
-_CATEGORIES: dict[tuple[object, ...], dict[ProblemCategory, str]] = {}
-_CATEGORIES_KEPT = 4096
+_CATEGORIES: BoundedMemo[dict[ProblemCategory, str]] = BoundedMemo(4096)
 
 
 def _categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import requests
 
 from ..errors import InvalidRequest, PrefetchUnavailable
+from ..memo import BoundedMemo
 from ..protocol.prefetch_tokens import fill_template, template_tokens, token_values
 from ..protocol.request import OrderSignContext, ParsedCall
 from .allowlist import ForbiddenServer, ServerPolicy
@@ -140,24 +141,16 @@ def _queries(templates: Mapping[str, str], context: Mapping[str, object]) -> tup
     """
     plan = _plan(tuple(templates.items()))
     values = token_values(plan.tokens, context)
-    found = plan.filled.get(values)
-    if found is None:
-        found = tuple((key, query, _read_type(query))
-                      for key, query in ((key, fill_template(t, context)) for key, t in plan.templates))
-        if len(plan.filled) >= _FILLED_KEPT:
-            plan.filled.clear()
-        plan.filled[values] = found
-    return found
-
-
-_FILLED_KEPT = 1024
+    return plan.filled.get(values, lambda: tuple(
+        (key, query, _read_type(query))
+        for key, query in ((key, fill_template(template, context)) for key, template in plan.templates)))
 
 
 @dataclass
 class _Plan:
     templates: tuple[tuple[str, str], ...]
     tokens: tuple[tuple[str, bool], ...]  # what a fill reads of the context (``template_tokens``)
-    filled: dict[tuple[object, ...], tuple[_Query, ...]] = field(default_factory=dict)
+    filled: BoundedMemo[tuple[_Query, ...]] = field(default_factory=lambda: BoundedMemo(1024))  # by token values
 
 
 @functools.lru_cache(maxsize=64)  # per service's templates: a handful
