@@ -37,6 +37,8 @@ sys.path[:0] = [str(HERE)]
 
 import loadgen  # noqa: E402
 
+from cds_service.cli import WORKER_CLASSES  # noqa: E402
+
 SCENARIO = ROOT / "fhir_fixtures" / "deficient_with_neuropathy"
 CALLS = {"b12-status": "b12-status", "order-sign": "folic-acid-safety-sign"}  # label -> service id
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
@@ -82,6 +84,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--label", default="", help="a name for this configuration in the JSON")
     parser.add_argument("--no-in-process", action="store_true")
     parser.add_argument("--no-fresh", action="store_true", help="skip the first-call measurement")
+    parser.add_argument("--noop-worker-class", choices=["b12-cds", "gunicorn"], default="b12-cds",
+                        help="the no-op's gthread worker: the one b12-cds serve runs (cds_service/workers.py, the "
+                             "same settings, the default) or gunicorn's stock gthread worker")
     parser.add_argument("--noop-access-logger", choices=["gunicorn", "b12-cds"], default="gunicorn",
                         help="the no-op's access logger: gunicorn's stock one (the bare stack, the default) or the "
                              "leaner one b12-cds serve uses (cds_service/access_log.py), for a like-for-like web stack")
@@ -95,24 +100,28 @@ def _heading(args: argparse.Namespace) -> str:
     return (f"gunicorn {args.worker_class} {args.workers} workers x {args.threads} threads "
             f"(worker_connections {args.worker_connections}); wrk {args.connections} connections {args.seconds} s; "
             f"{args.rate:.0f} calls/s for {args.rate_seconds:.0f} s; {args.runs} runs alternating; "
-            f"no-op access logger: {args.noop_access_logger}; "
+            f"no-op access logger: {args.noop_access_logger}; no-op worker class: {args.noop_worker_class}; "
             f"{os.cpu_count()} CPU cores shared with the load generators")
 
 
 @contextmanager
 def _server(name: str, scratch: Path, args: argparse.Namespace) -> Iterator[subprocess.Popen[bytes]]:
     port = _free_port()
-    common = ["--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", args.worker_class,
+    common = ["--workers", str(args.workers), "--threads", str(args.threads),
               "--worker-connections", str(args.worker_connections)]
     if name == "b12-cds":
         metrics = Path(tempfile.mkdtemp(dir=scratch, prefix="metrics-"))
         env = {**os.environ, "CDS_AUTH_REQUIRED": "false", "CDS_LOG_LEVEL": "WARNING",
                "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{scratch / 'feedback.sqlite3'}",
                "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
-        command = [str(Path(sys.executable).with_name("b12-cds")), "serve", "--port", str(port), *common]
+        command = [str(Path(sys.executable).with_name("b12-cds")), "serve", "--port", str(port), *common,
+                   "--worker-class", args.worker_class]
     else:
         env = dict(os.environ)
-        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *common, "--timeout", "30",
+        # the class b12-cds serve gives gunicorn for --worker-class (gthread: cds_service/workers.py), or stock
+        worker_class = args.worker_class if args.noop_worker_class == "gunicorn" else WORKER_CLASSES[args.worker_class]
+        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *common,
+                   "--worker-class", worker_class, "--timeout", "30",
                    "--access-logfile", "-", "--error-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                    *(["--logger-class", "cds_service.access_log.AccessLogger"]
                      if args.noop_access_logger == "b12-cds" else []),

@@ -19,6 +19,10 @@ def main() -> None:
     """b12-cds: CDS Hooks 2.0 service for vitamin B12 deficiency."""
 
 
+#: ``--worker-class`` to gunicorn's: gthread is gunicorn's, accepting only while a thread is free (workers.py).
+WORKER_CLASSES = {"gthread": "cds_service.workers.FreeThreadWorker", "sync": "sync"}
+
+
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("CDS_HOST", "127.0.0.1"), show_default="127.0.0.1",
               help="Address to listen on (CDS_HOST).")
@@ -28,9 +32,10 @@ def main() -> None:
               show_default="2", help="gunicorn worker processes (CDS_WORKERS).")
 @click.option("--threads", type=int, default=lambda: int(os.environ.get("CDS_THREADS", "8")),
               show_default="8", help="Threads per worker (CDS_THREADS).")
-@click.option("--worker-class", type=click.Choice(["gthread", "sync"]),
+@click.option("--worker-class", type=click.Choice(list(WORKER_CLASSES)),
               default=lambda: os.environ.get("CDS_WORKER_CLASS", "gthread"), show_default="gthread",
-              help="gunicorn worker class (CDS_WORKER_CLASS); sync serves one call per worker at a time.")
+              help="gunicorn worker class (CDS_WORKER_CLASS): gthread (threads; a worker takes new connections "
+                   "only while one of its threads is free) or sync (one call per worker at a time).")
 @click.option("--worker-connections", type=int,
               default=lambda: int(os.environ.get("CDS_WORKER_CONNECTIONS", "1000")), show_default="1000",
               help="Open client connections one gthread worker holds at most (CDS_WORKER_CONNECTIONS).")
@@ -79,7 +84,8 @@ def serve(host: str, port: int, workers: int, threads: int, worker_class: str, w
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads, "timeout": timeout,
-        "worker_class": worker_class, "worker_connections": worker_connections, "accesslog": "-", "errorlog": "-",
+        "worker_class": WORKER_CLASSES[worker_class], "worker_connections": worker_connections,
+        "accesslog": "-", "errorlog": "-",
         # never log query strings or tokens: method, path, status, size, duration only
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "logger_class": AccessLogger,  # the same lines, built from the six atoms the format uses (access_log.py)

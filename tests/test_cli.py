@@ -31,7 +31,8 @@ def test_serve_runs_gunicorn_with_the_configured_workers_and_threads(monkeypatch
     assert started["ran"]
     options = started["options"]
     assert (options["bind"], options["workers"], options["threads"]) == ("127.0.0.1:9999", 3, 4)
-    assert options["worker_class"] == "gthread"
+    # gthread, listening for new connections only while a thread is free (cds_service/workers.py)
+    assert options["worker_class"] == "cds_service.workers.FreeThreadWorker"
     assert "%(q)s" not in options["access_log_format"]  # query strings may name patients: never logged
     assert options["access_log_format"] == SERVICE_FORMAT  # the format test_access_log.py checks line by line
     assert options["logger_class"] is AccessLogger
