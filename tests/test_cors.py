@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from cds_service import create_app
 
 SANDBOX = "https://sandbox.cds-hooks.org"
@@ -49,3 +53,35 @@ def test_a_call_without_origin_gets_no_cors_headers(client, app_config):
             assert response.headers.get("Vary", "") != "Origin"
         with_origin = app_client.get("/cds-services", headers={"Origin": SANDBOX})
         assert with_origin.headers["Access-Control-Allow-Origin"] in ("*", SANDBOX)
+
+
+def _unwrapped(app):
+    """The same app with flask-cors's own hook back in place of the one that skips requests without Origin."""
+    hooks = app.after_request_funcs[None]
+    wrapped = [i for i, hook in enumerate(hooks) if hasattr(hook, "__wrapped__")]
+    assert len(wrapped) == 1  # the wrapper found flask-cors's hook
+    hooks[wrapped[0]] = hooks[wrapped[0]].__wrapped__
+    return app
+
+
+@pytest.mark.parametrize("origins", ["*", f"{SANDBOX}, https://ehr.example.org"])
+def test_skipping_flask_cors_without_origin_sends_the_same_headers(app_config, origins):
+    """The hook is skipped only where flask-cors adds nothing: every response's headers as flask-cors's own."""
+    ours = create_app({**app_config, "CORS_ORIGINS": origins}).test_client()
+    theirs = _unwrapped(create_app({**app_config, "CORS_ORIGINS": origins})).test_client()
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    for headers in ({}, {"Origin": ""}, {"Origin": SANDBOX}, {"Origin": "https://evil.example.com"}):
+        for method, path, extra in (("get", "/cds-services", {}), ("post", "/cds-services/b12-status", {}),
+                                    ("options", "/cds-services/b12-status", preflight), ("get", "/metrics", {}),
+                                    ("get", "/nowhere", {})):
+            a = getattr(ours, method)(path, headers={**headers, **extra})
+            b = getattr(theirs, method)(path, headers={**headers, **extra})
+            if path == "/metrics":  # the two apps' durations differ, and so the body's length
+                del a.headers["Content-Length"], b.headers["Content-Length"]
+            assert (a.status_code, sorted(a.headers.items())) == (b.status_code, sorted(b.headers.items()))
+
+
+def test_flask_cors_debug_lines_still_come(client, caplog):
+    with caplog.at_level(logging.DEBUG, logger="flask_cors"):
+        client.get("/cds-services")
+    assert any(record.name.startswith("flask_cors") for record in caplog.records)
