@@ -246,7 +246,7 @@ def test_numbers_are_printed_as_before(number: object) -> None:
     assert format_number(number) == _format_number_as_before(number)
 
 
-# --- the element checks, compiled (elements._compile) --------------------------------------------------------
+# --- the element checks, compiled (elements._compile, elements._compile_type) --------------------------------
 
 def _unreadable_as_before(resource: dict) -> dict[str, str]:
     """``unreadable`` as it was before its checks were compiled: the closures of ``elements.SPECS``, in turn."""
@@ -270,7 +270,8 @@ def _spec_keys(check: object, into: set[str]) -> set[str]:
 
 _KEYS = sorted({key for spec in elements.SPECS.values() for check in spec.values() for key in _spec_keys(check, set())}
                | {key for spec in elements.SPECS.values() for key in spec} | {"x", "url"})
-_LEAVES = (st.none() | st.booleans() | st.integers(-3, 3) | st.floats() | st.sampled_from(
+_LEAVES = (st.none() | st.booleans() | st.integers(-3, 3) | st.floats() | st.integers() | st.sampled_from(
+    [2**1023 - 1, 2**1023, -(2**1023), 2**1024 - 1, 2**1024, -(2**1024), 10**400, 1e308, -0.0]) | st.sampled_from(
     ["2024-03-01", "2024-03", "1950", "2024-02-30", "2024-13-01", " 2024-03-01T10:00:00Z ", "yesterday", "", "x" * 50,
      "http://loinc.org", "mg", "final"]) | st.text(max_size=4))
 _ELEMENTS = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3)
@@ -291,6 +292,13 @@ def test_unreadable_answers_as_before(kind: str, resource: dict) -> None:
     resource = {"resourceType": kind, **resource}
     assert elements.unreadable(resource) == _unreadable_as_before(resource)
     assert list(elements.unreadable(resource)) == list(_unreadable_as_before(resource))  # the same order
+
+
+@pytest.mark.parametrize("kind", [None, 5, True, ["Observation"], {"Observation": 1}, "observation", "Bundle"])
+def test_a_resource_of_no_checked_type_has_nothing_unreadable(kind: object) -> None:
+    resource = {"resourceType": kind, "status": 5, "code": "x"}
+    assert elements.unreadable(resource) == _unreadable_as_before(resource) == {}
+    assert elements.unreadable({"status": 5}) == {}
 
 
 def test_unreadable_reads_the_fixtures_as_before() -> None:
