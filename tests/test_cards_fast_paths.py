@@ -273,3 +273,67 @@ def test_a_card_holds_its_suggestions_as_models() -> None:
         {"type": "create", "description": "Order MMA", "resource": {"resourceType": "ServiceRequest"}}]})
     assert type(card.suggestions[0]) is Suggestion and type(card.suggestions[0].actions[0]) is Action
     assert card.selectionBehavior == "any"
+
+
+# --- suggested resources: a compiled literal expression, not a copy through JSON ---------------------------------
+
+def _from_template_as_before(resource_type: str, template: bytes, ctx) -> dict:
+    """``resources._from_template`` as it was: the template kept as JSON, parsed afresh for each resource."""
+    from cds_service.cards import resources
+    return {"resourceType": resource_type, **resources._common(ctx), **orjson.loads(template)}
+
+
+def _containers(node, found: list) -> list:
+    if isinstance(node, dict | list):
+        found.append(node)
+        for child in node.values() if isinstance(node, dict) else node:
+            _containers(child, found)
+    return found
+
+
+def _context(patient: str, encounter: str | None, user: str | None):
+    from cds_service.cards import CardContext
+    return CardContext(service_id="b12-status", hook="patient-view", patient_id=patient, encounter_id=encounter,
+                       user_id=user, selections=(), texts={}, new_uuid=lambda: "u")
+
+
+_contexts = st.builds(_context, st.sampled_from(["p1", "dwn-patient", "A.b-9"]),
+                      st.none() | st.sampled_from(["e1", ""]),
+                      st.none() | st.sampled_from(["Practitioner/x", "PractitionerRole/y", "Patient/z", "", "x"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_contexts)
+def test_suggested_resources_as_before(ctx) -> None:
+    """Every regimen phase and lab test the cards can suggest: the same resource, keys in the same order, and a
+    fresh copy each time (no dict or list shared with the template or an earlier call)."""
+    from cds_service.cards import resources
+    templates = resources._templates(KB)
+    bodies = {**{step: ("MedicationRequest", resources._medication_body(step, KB))
+                 for regimen in KB.regimens.values() for step in regimen.steps},
+              **{test: ("ServiceRequest", resources._service_body(test, KB)) for test in KB.lab_tests.values()}}
+    assert set(bodies) == set(templates.resources)
+    for key, (resource_type, body) in bodies.items():
+        before = _from_template_as_before(resource_type, orjson.dumps(body), ctx)
+        made, again = (templates.resources[key](resources._common(ctx)) for _ in range(2))
+        assert made == before and orjson.dumps(made) == orjson.dumps(before)
+        assert not {id(c) for c in _containers(made, [])} & {id(c) for c in _containers(again, [])}
+        assert not {id(c) for c in _containers(made, [])} & {id(c) for c in _containers(body, [])}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_text, _json_values, min_size=1, max_size=5), st.sampled_from(["ServiceRequest", "X"]),
+       st.dictionaries(st.sampled_from(["status", "subject", "encounter"]), _json_values, max_size=3))
+def test_a_template_builds_its_json(body: dict, resource_type: str, references: dict) -> None:
+    from cds_service.cards import resources
+    template = orjson.dumps(body)
+    made = resources._template(resource_type, orjson.loads(template))(references)
+    expected = {"resourceType": resource_type, **references, **orjson.loads(template)}
+    assert made == expected and orjson.dumps(made) == orjson.dumps(expected)
+
+
+def test_a_template_refuses_what_json_cannot_hold() -> None:
+    from cds_service.cards import resources
+    for bad in ({"a": (1, 2)}, {"a": {1: "x"}}, {"a": b"x"}):
+        with pytest.raises(TypeError):
+            resources._template("X", bad)
