@@ -15,7 +15,7 @@ from .chart.facts import Chart
 from .data.prefetch import PatientData
 from .knowledge import Knowledge, load_knowledge
 from .protocol.request import OrderSelectContext, ParsedCall
-from .protocol.response import Card, Indicator
+from .protocol.response import Card
 from .registry import ServiceDefinition
 from .rules.decision import Call
 from .rules.services import rule_module, rule_modules
@@ -75,4 +75,5 @@ def cards_for(service: ServiceDefinition, chart: Chart, ctx: CardContext, kb: Kn
     decisions = rule_module(service.evaluator).decide(
         chart, kb, Call(hook=service.hook, selections=ctx.selections, parameters=service.parameters))
     cards = render_cards(service.evaluator, decisions, ctx, kb)
-    return sorted(cards, key=lambda card: SEVERITY_ORDER[Indicator(card.indicator).value])
+    # An indicator is held as its text (``use_enum_values``) or, after a model_copy, as the StrEnum: both are keys.
+    return sorted(cards, key=lambda card: SEVERITY_ORDER[card.indicator])

@@ -21,7 +21,7 @@ from .texts import CardTexts, card_texts, parse_card_texts
 def render_cards(module: str, decisions: tuple[Decision, ...], ctx: CardContext,
                  kb: Knowledge) -> list[Card]:
     """Render a rule module's decisions with the service's texts, in the order decided."""
-    texts = card_texts(rule_module(module), ctx.texts, kb)
+    texts = ctx.texts if isinstance(ctx.texts, CardTexts) else card_texts(rule_module(module), ctx.texts, kb)
     return [render(decision, ctx, texts, kb) for decision in decisions]
 
 

@@ -44,8 +44,9 @@ class Sections(dict[str, str]):
         self._a, self._kb, self._lazy = a, kb, lazy
 
     def __missing__(self, key: str) -> str:
-        if key in self._lazy:
-            value = self._lazy[key]()
+        lazy = self._lazy.get(key)
+        if lazy is not None:
+            value = lazy()
         elif key in _SECTIONS:
             value = _SECTIONS[key](self._a, self._kb)
         else:

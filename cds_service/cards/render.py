@@ -6,13 +6,14 @@ from the texts parsed at start-up; the values and dates from the Decision's evid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from ..knowledge import Knowledge
 from ..protocol.response import Card, Indicator
-from ..rules.decision import Decision, Fact, Labs, Offer, Regimen, RemoveDrafts, Span
+from ..rules.decision import Decision, Fact, Labs, Level, Offer, Regimen, RemoveDrafts, Span
 from . import detail
-from .common import make_card, sections
+from .common import Sections, make_card
 from .context import CardContext
 from .resources import SuggestionFields, delete_suggestion, lab_suggestion, regimen_suggestion
 from .texts import CardTexts
@@ -20,20 +21,51 @@ from .texts import CardTexts
 
 def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> Card:
     """The card for one decision (suggestion uuids first, then the card's: goldens depend on it)."""
-    a = decision.evidence
     suggestions = [_suggestion(offer, ctx, texts, kb) for offer in decision.offers]
-    drafts = frozenset(o.use.source_ref for o in decision.orders)
-    lazy = {"regimen": lambda: _regimen(decision, kb), "notes": lambda: detail.notes(a, kb, drafts),
-            "optional_test": lambda: _optional_test(decision, texts),
-            "orders": lambda: detail.orders(decision.orders, texts.orders_heading) if decision.orders else ""}
-    values = sections(a, kb, lazy, **{k: _fact(v) for k, v in decision.facts.items()})
-    card = make_card(ctx, texts, kb, decision.kind, Indicator(decision.level.value), values, suggestions,
+    facts = {k: _fact(v) for k, v in decision.facts.items()} if decision.facts else {}
+    values = _DecisionSections(decision, texts, kb, facts)
+    card = make_card(ctx, texts, kb, decision.kind, _INDICATOR[decision.level], values, suggestions,
                      "at-most-one" if decision.alternatives else "any", variant=decision.variant,
                      applies=decision.applies)
     if decision.lead is not None:
         card = _with_lead(card, decision, texts)
     # The drafts the card is about: an override at order-select then spares the same drafts at order-sign.
-    return card.about(o.use.source_ref for o in decision.orders) if decision.orders else card
+    return card.about([o.use.source_ref for o in decision.orders]) if decision.orders else card
+
+
+_INDICATOR = {level: Indicator(level.value) for level in Level}
+
+
+class _DecisionSections(Sections):
+    """The assessment's sections, and those a decision adds (its regimen, drafts, optional tests), on first use.
+
+    Why a class, not four closures made for every card (issue #12): the same lookups, without building them.
+    """
+
+    def __init__(self, decision: Decision, texts: CardTexts, kb: Knowledge, values: dict[str, str]) -> None:
+        super().__init__(decision.evidence, kb, values, {})
+        self._decision, self._texts = decision, texts
+
+    def __missing__(self, key: str) -> str:
+        own = _OWN.get(key)
+        if own is None:
+            return super().__missing__(key)
+        value = self[key] = own(self._decision, self._texts, self._kb)
+        return value
+
+
+def _notes(decision: Decision, texts: CardTexts, kb: Knowledge) -> str:
+    return detail.notes(decision.evidence, kb, frozenset(o.use.source_ref for o in decision.orders))
+
+
+def _orders(decision: Decision, texts: CardTexts, kb: Knowledge) -> str:
+    return detail.orders(decision.orders, texts.orders_heading) if decision.orders else ""
+
+
+#: The sections a decision fills itself: placeholder -> (decision, texts, kb) -> markdown.
+_OWN: dict[str, Callable[[Decision, CardTexts, Knowledge], str]] = {
+    "regimen": lambda decision, texts, kb: _regimen(decision, kb), "notes": _notes,
+    "optional_test": lambda decision, texts, kb: _optional_test(decision, texts), "orders": _orders}
 
 
 def _suggestion(offer: Offer, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> SuggestionFields:

@@ -30,4 +30,6 @@ def rule_modules() -> dict[str, RuleModule]:
 
 def rule_module(name: str) -> RuleModule:
     """The rule module a hooks JSON names; KeyError when there is none."""
-    return rule_modules()[name]
+    if not _LOADED:
+        rule_modules()
+    return RULE_MODULES[name]  # Why not rule_modules()[name]: that copies the registry, twice a call
