@@ -56,9 +56,12 @@ def _same(a, b) -> bool:
 
 
 def _assert_alike(raw: bytes) -> None:
-    ours, theirs = _outcome(lambda r: decoding.loads(r, 64), raw), _outcome(json.loads, raw)
-    assert ours[0] == theirs[0], raw[:80]
-    assert _same(ours[1], theirs[1]) if ours[0] == "value" else ours == theirs, raw[:80]
+    theirs = _outcome(json.loads, raw)
+    # Without the shared pass, and with it as decode_json_body gives it (decoding.outline)
+    for ours in (_outcome(lambda r: decoding.loads(r, 64), raw),
+                 _outcome(lambda r: decoding.loads(r, 64, decoding.outline(r)), raw)):
+        assert ours[0] == theirs[0], raw[:80]
+        assert _same(ours[1], theirs[1]) if ours[0] == "value" else ours == theirs, raw[:80]
 
 
 @pytest.mark.parametrize("raw", TRICKY, ids=lambda raw: repr(raw[:24]))
@@ -130,3 +133,45 @@ def test_the_errors_of_a_refused_body_are_json_s() -> None:
         decode_json_body(b'{"a": 1 "b": 2}', "application/json")
     with pytest.raises(InvalidRequest, match="a number is too long to read"):
         decode_json_body(b"1" * 5000, "application/json")
+
+
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+
+
+def orjson_reads_alike_before(raw: bytes) -> bool:
+    """Reference: the digit guard before it shared a pass with the depth check (main at 8598503), verbatim."""
+    return (isinstance(raw, bytes) and json.detect_encoding(raw) == "utf-8"
+            and b"0" * 19 not in raw.translate(_DIGITS_ONLY))
+
+
+def _assert_guard_as_before(raw: bytes) -> None:
+    expected = orjson_reads_alike_before(raw)
+    assert decoding._orjson_reads_alike(raw) == expected, raw[:80]
+    assert decoding._orjson_reads_alike(raw, decoding.outline(raw)) == expected, raw[:80]
+
+
+#: Digit runs split by what the shared pass keeps ("-", ":", ".") and by what it deletes (letters, spaces, "\\").
+_DIGIT_RUNS = st.text(alphabet=st.sampled_from('0123456789-:.T Z+e"\\\\[]{}é,'), max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DIGIT_RUNS)
+def test_the_digit_guard_with_the_shared_pass_refuses_what_it_refused(text: str) -> None:
+    _assert_guard_as_before(text.encode())
+    _assert_guard_as_before(json.dumps({"t": text, "n": [1, 2]}).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_the_digit_guard_answers_as_before_for_any_bytes(raw: bytes) -> None:
+    _assert_guard_as_before(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"id": "1234567890123456789"}', b'{"id": "12345678901234567\\\\89"}', b'{"t": "2024-01-15T10:30:00.000+05:00"}',
+    b'{"u": "urn:uuid:12345678-1234-1234-1234-123456789012"}', b"[123456789, 1234567890]", b"[1000000000000000000]",
+    b'{"x": "abc1234567890def123456789"}', b'"1234567890123456789"', b"1.2345678901234567890",
+], ids=lambda raw: repr(raw[:24]))
+def test_the_digit_guard_on_bodies_near_the_line(raw: bytes) -> None:
+    _assert_guard_as_before(raw)
+    _assert_alike(raw)

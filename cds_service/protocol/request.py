@@ -184,44 +184,41 @@ def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits
     media = (content_type or "").split(";")[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
+    # One pass over a UTF-8 body serves both guards (``decoding.outline``); other bodies are read as before.
+    scan = decoding.outline(raw) if isinstance(raw, bytes) and json.detect_encoding(raw) in _UTF8 else None
     try:
-        value = decoding.loads(raw, limits.max_depth)
+        value = decoding.loads(raw, limits.max_depth, scan)
     except RecursionError as exc:
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
     except ValueError as exc:  # whatever else the decoder refuses, e.g. an integer over 4,300 digits
         raise InvalidRequest("body is not valid JSON: a number is too long to read") from exc
-    if _depth_exceeds(raw, limits.max_depth):
+    if _depth_exceeds(raw, limits.max_depth, scan):
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels")
     return value
 
 
-_OTHER_BYTES = bytes(range(256)).translate(None, b'"[]{}')  # translate(): delete every byte but these
-_ONE_KIND = bytes.maketrans(b"[]", b"{}")
+_UTF8 = ("utf-8", "utf-8-sig")
 
 
-def _depth_exceeds(raw: bytes | str, limit: int) -> bool:
+def _depth_exceeds(raw: bytes | str, limit: int, scan: decoding.Outline | None = None) -> bool:
     r"""True if a body that has already parsed as JSON nests deeper than ``limit``.
 
     A bounded scan of the raw text, in C-speed bytes operations (a walk over the decoded value cost as much
-    as the parsing): escaped backslashes and quotes are cut out, every byte but quotes and brackets is
-    deleted, then the string contents (what lies between quotes) are cut out, and innermost ``{}`` pairs are
-    removed once per level, at most ``limit`` times. With everything else deleted, an empty string or two
-    strings that were side by side leave ``""``: dropping every ``""`` first keeps what lies outside the
-    strings as it is and leaves little to split (only strings holding brackets).
+    as the parsing): the brackets outside strings (``decoding.outline``, or ``scan`` when the caller has it),
+    whose innermost ``{}`` pairs are removed once per level, at most ``limit`` times.
 
     >>> _depth_exceeds(b'{"a": [{"b": "[[[[\\"]]"}]}', 3), _depth_exceeds(b'[[[[]]]]', 3)
     (False, True)
     """
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogatepass")
-    elif json.detect_encoding(raw) not in ("utf-8", "utf-8-sig"):
-        raw = raw.decode(json.detect_encoding(raw)).encode("utf-8", "surrogatepass")
-    if b"\\" in raw:  # rare in FHIR bodies: two passes saved when there is no escape at all
-        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    kept = raw.translate(_ONE_KIND, _OTHER_BYTES).replace(b'""', b"")
-    brackets = b"".join(kept.split(b'"')[::2]) if b'"' in kept else kept
+    if scan is None:
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")
+        elif json.detect_encoding(raw) not in _UTF8:
+            raw = raw.decode(json.detect_encoding(raw)).encode("utf-8", "surrogatepass")
+        scan = decoding.outline(raw)
+    brackets = scan.brackets
     for _ in range(limit):
         if not brackets:
             return False
