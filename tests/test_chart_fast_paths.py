@@ -535,3 +535,43 @@ def test_routes_are_read_as_before(lines: list) -> None:
     from cds_service.chart.dosage import read_route
 
     assert read_route(lines, KB) is _read_route_as_before(lines, KB)
+
+
+# --- unit multipliers remembered per table (quantities._table_multiplier) ------------------------------------
+
+_UNIT_TEXTS = ["g/dL", " g/dl ", "g/L", "fL", "pmol/L", "pg/mL", "ng/L", "µmol/L", "umol/L", "mg", "MG", "mcg", "ug",
+               "tablet", "", "x"]
+_UNIT_LISTS = st.lists(st.builds(Unit, st.sampled_from(_UNIT_TEXTS), st.booleans()), max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_UNIT_LISTS, st.sampled_from([*Analyte, None]))
+def test_a_remembered_multiplier_is_the_plain_one(units: list, analyte: Analyte | None) -> None:
+    from cds_service.chart.quantities import _table_multiplier, unit_multiplier
+
+    table = KB.dose_units if analyte is None else KB.lab_units[analyte]
+    for _ in range(2):  # the second time from what was remembered
+        assert _table_multiplier(table, tuple(units)) == unit_multiplier(units, table)
+
+
+_VALUES = st.fixed_dictionaries({}, optional={
+    "valueQuantity": st.fixed_dictionaries({}, optional={
+        "value": st.floats() | st.integers() | _JUNK, "unit": _units, "code": _units, "comparator": st.sampled_from(
+            ["<", ">=", "=", "", "~"]) | _JUNK, "system": st.sampled_from([UCUM, "urn:x", ""]) | _JUNK}) | _JUNK,
+    "valueString": st.sampled_from(["<100 pmol/L", "150", "12.5 g/dL", "1,500", "high", ""]) | _JUNK,
+    "valueInteger": st.integers(-5, 500) | _JUNK, "referenceRange": st.lists(_RANGES, max_size=2) | _RANGES})
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES, st.sampled_from(list(Analyte)), st.sampled_from([None, ("2132-9", "pg/mL"), ("x", "g/dL")]))
+def test_values_are_measured_as_with_the_plain_multiplier(resource: dict, analyte: Analyte, implied) -> None:
+    from cds_service.chart import quantities
+
+    table, canonical = KB.lab_units[analyte], KB.analytes.analytes[analyte].canonicalUnit
+    resource = {"resourceType": "Observation", **resource}
+    found = quantities.measure(resource, table, canonical, implied)
+    low_high = quantities.read_reference_range(resource, table, found[1])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantities, "_table_multiplier", lambda table, units: quantities.unit_multiplier(units, table))
+        assert quantities.measure(resource, table, canonical, implied) == found
+        assert quantities.read_reference_range(resource, table, found[1]) == low_high

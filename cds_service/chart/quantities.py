@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from cds_service.knowledge import UnitTable
@@ -71,13 +72,40 @@ def _units(code: str | None, text: str | None, system: str | None) -> tuple[Unit
     return tuple(units)
 
 
-def unit_multiplier(units: list[Unit], table: UnitTable) -> float | None:
+def unit_multiplier(units: Sequence[Unit], table: UnitTable) -> float | None:
     """Return the multiplier of the first accepted spelling in ``units``, or None."""
     for unit in units:
         multiplier = table.multiplier(unit.text, ucum=unit.ucum)
         if multiplier is not None:
             return multiplier
     return None
+
+
+def _table_multiplier(table: UnitTable, units: tuple[Unit, ...]) -> float | None:
+    """:func:`unit_multiplier`, remembered per table and unit spellings.
+
+    Why: three Quantities are converted for every lab value read (the value and its reference range), each
+    a loop, a keyword call per spelling and a normalised lookup; a chart repeats a few spellings. Remembered,
+    one lookup: read_reference_range of the B12 Observation of deficient_with_neuropathy 21.1k -> 12.0k
+    instructions, measure 19.7k -> 14.2k (callgrind). Keyed on the table's identity (a table is not hashable;
+    it is kept with its answers, so its id is not reused meanwhile); bounded, as requests bring any spelling.
+    """
+    kept = _MULTIPLIERS.get(id(table))
+    if kept is None or kept[0] is not table:
+        if len(_MULTIPLIERS) >= 64:  # a knowledge object has a table per analyte and one for doses
+            _MULTIPLIERS.clear()
+        kept = _MULTIPLIERS[id(table)] = (table, {})
+    answers = kept[1]
+    found = answers.get(units, _UNSET)
+    if found is _UNSET:
+        if len(answers) >= 1024:
+            answers.clear()
+        found = answers[units] = unit_multiplier(units, table)
+    return found  # type: ignore[return-value]
+
+
+_MULTIPLIERS: dict[int, tuple[UnitTable, dict[tuple[Unit, ...], float | None]]] = {}
+_UNSET = object()
 
 
 def format_number(number: object) -> str:
@@ -201,7 +229,7 @@ def _convert(
     known = COMPARATORS.get(comparator if isinstance(comparator, str) and comparator else "=")
     if value is None or known is None:
         return None, known or Comparator.EQ, shown_unit, (DataIssue.NON_NUMERIC,)
-    multiplier = unit_multiplier(units, table)
+    multiplier = _table_multiplier(table, tuple(units))
     if multiplier is None:
         return None, known, shown_unit, (DataIssue.UNKNOWN_UNIT,)
     converted = value * multiplier
@@ -211,7 +239,7 @@ def _convert(
 
 
 def read_reference_range(
-    resource: JSON, table: UnitTable, value_units: list[Unit]
+    resource: JSON, table: UnitTable, value_units: Sequence[Unit]
 ) -> tuple[float | None, float | None]:
     """Return the first referenceRange's (low, high) in the canonical unit, None where unknown.
 
@@ -231,12 +259,15 @@ def read_reference_range(
 _NONE: JSON = {}  # an absent bound, read as an empty Quantity (never written to)
 
 
-def _bound(quantity: JSON, table: UnitTable, value_units: list[Unit]) -> float | None:
+def _bound(quantity: JSON, table: UnitTable, value_units: Sequence[Unit]) -> float | None:
     """Return one referenceRange bound converted to the canonical unit, or None."""
     number = as_number(quantity.get("value"))
     if number is None:  # the unit is not looked up: its answer could not change this one
         return None
-    multiplier = unit_multiplier(quantity_units(quantity) or value_units, table)
+    code, text, system = quantity.get("code"), quantity.get("unit"), quantity.get("system")  # quantity_units'
+    units = _units(code if isinstance(code, str) else None, text if isinstance(text, str) else None,
+                   system if isinstance(system, str) else None)  # reading, without its list
+    multiplier = _table_multiplier(table, units or tuple(value_units))
     if multiplier is None or not math.isfinite(number * multiplier):
         return None
     return number * multiplier
