@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -95,3 +96,148 @@ def test_header_atoms_still_work() -> None:
     ours = _line(AccessLogger, access_format, resp, req, _environ(), timedelta(0))
     assert ours == _line(Logger, access_format, resp, req, _environ(), timedelta(0))
     assert ours == "/cds-services/b12-status abc-123 application/json http\n"
+
+
+
+@pytest.fixture
+def access_log() -> Iterator[logging.Logger]:
+    """gunicorn's "gunicorn.access" logger (one for every gunicorn Logger), bare before and after the test."""
+    log = logging.getLogger("gunicorn.access")
+
+    def bare() -> None:
+        for each in list(log.handlers):
+            log.removeHandler(each)
+            if getattr(each, "_gunicorn", False):
+                each.close()
+        for each in list(log.filters):
+            log.removeFilter(each)
+        log.propagate = False
+
+    bare()
+    yield log
+    bare()
+
+
+def _gunicorn_logger(logger_class: type[Logger], accesslog: str) -> Logger:
+    """A gunicorn logger as gunicorn sets it up: the access log's handler its own and no other (pytest adds its)."""
+    cfg = Config()
+    cfg.set("accesslog", accesslog)
+    cfg.set("access_log_format", SERVICE_FORMAT)
+    logger = logger_class(cfg)
+    for each in list(logger.access_log.handlers):
+        if getattr(each, "_gunicorn", False):
+            each.flush()
+        else:
+            logger.access_log.removeHandler(each)
+    return logger
+
+
+def _log_every_case(logger: Logger) -> None:
+    took = timedelta(seconds=1, microseconds=234567)
+    for case in sorted(CASES):
+        resp, environ = CASES[case]
+        logger.access(resp, _Request([]), environ, took)
+    logger.access_log.handlers[0].flush()
+
+
+def test_a_line_to_gunicorns_file_handler_is_its_own(access_log, tmp_path, monkeypatch) -> None:
+    """gunicorn's own handler as gunicorn sets it up: the line is written without a LogRecord, byte for byte."""
+    ours = _gunicorn_logger(AccessLogger, str(tmp_path / "ours.log"))
+    assert type(access_log.handlers[0]) is logging.FileHandler
+    made: list[Any] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(access_log, "makeRecord", lambda *args, **kwargs: made.append(args))
+        _log_every_case(ours)
+    assert not made  # the logging machinery was skipped
+    ours_handler = access_log.handlers[0]
+    access_log.removeHandler(ours_handler)
+    ours_handler.close()
+    _log_every_case(_gunicorn_logger(Logger, str(tmp_path / "theirs.log")))
+    assert (tmp_path / "ours.log").read_bytes() == (tmp_path / "theirs.log").read_bytes()
+    assert len((tmp_path / "ours.log").read_bytes().splitlines()) == len(CASES)
+
+
+def test_gunicorns_stdout_handler_writes_the_same_line(access_log, capsys) -> None:
+    resp, environ = CASES["a hook call"]
+    for logger_class in (AccessLogger, Logger):
+        _gunicorn_logger(logger_class, "-").access(resp, _Request([]), environ, timedelta(microseconds=3400))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ['10.1.2.3 "POST /cds-services/b12-status" 200 4873 3ms'] * 2
+
+
+class _Upper(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = str(record.msg).upper()
+        return True
+
+
+def _operator_change(change: str, log: logging.Logger, out: io.StringIO) -> None:
+    handler = log.handlers[0]
+    if change == "handler filter":
+        handler.addFilter(_Upper())
+    elif change == "logger filter":
+        log.addFilter(_Upper())
+    elif change == "formatter":
+        handler.setFormatter(logging.Formatter("access: %(message)s"))
+    elif change == "handler subclass":
+        log.removeHandler(handler)
+        handler.close()
+        log.addHandler(type("OwnHandler", (logging.StreamHandler,), {})(out))
+    elif change == "second handler":
+        log.addHandler(logging.StreamHandler(out))
+    elif change == "propagate":
+        log.propagate = True
+    elif change == "level":
+        handler.setLevel(logging.WARNING)
+
+
+def _recording(make: Any, made: list[Any]) -> Any:
+    def recording_make(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return make(*args, **kwargs)
+    return recording_make
+
+
+@pytest.mark.parametrize("change", ["handler filter", "logger filter", "formatter", "handler subclass",
+                                    "second handler", "propagate", "level", "disable"])
+def test_an_operators_logging_setup_takes_gunicorns_path(change: str, access_log, tmp_path, caplog) -> None:
+    """Anything but gunicorn's own handler as gunicorn sets it up: the line goes through logging, as before."""
+    written = {}
+    for logger_class in (AccessLogger, Logger):
+        logger, out = _gunicorn_logger(logger_class, str(tmp_path / f"{logger_class.__name__}.log")), io.StringIO()
+        for each in list(access_log.filters):  # the previous round's filter
+            access_log.removeFilter(each)
+        _operator_change(change, access_log, out)
+        made: list[Any] = []
+        access_log.makeRecord = _recording(access_log.makeRecord, made)  # type: ignore[method-assign]
+        resp, environ = CASES["a hook call"]
+        if change == "disable":
+            logging.disable(logging.INFO)
+        try:
+            with caplog.at_level(logging.INFO, logger="gunicorn.access"):
+                logger.access(resp, _Request([]), environ, timedelta(microseconds=3400))
+        finally:
+            logging.disable(logging.NOTSET)
+            del access_log.makeRecord
+        for each in access_log.handlers:
+            each.flush()
+        assert made or change == "disable"  # through the logging machinery (nothing made when disabled)
+        written[logger_class] = ((tmp_path / f"{logger_class.__name__}.log").read_text(), out.getvalue(),
+                                 [record.getMessage() for record in caplog.records])
+        caplog.clear()
+        for each in list(access_log.handlers):  # the next set-up removes only gunicorn's own handler
+            access_log.removeHandler(each)
+            each.close()
+    assert written[AccessLogger] == written[Logger]
+
+
+def test_a_stream_that_fails_is_reported_as_logging_reports_it(access_log, capsys) -> None:
+    class _Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("broken pipe")
+
+    logger = _gunicorn_logger(AccessLogger, "-")
+    access_log.handlers[0].setStream(_Broken())
+    resp, environ = CASES["a hook call"]
+    logger.access(resp, _Request([]), environ, timedelta(microseconds=3400))  # does not raise
+    assert "--- Logging error ---" in capsys.readouterr().err
