@@ -5,6 +5,7 @@ The plain versions are spelled out here as they stood before, and compared over 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 
@@ -337,3 +338,61 @@ def test_a_template_refuses_what_json_cannot_hold() -> None:
     for bad in ({"a": (1, 2)}, {"a": {1: "x"}}, {"a": b"x"}):
         with pytest.raises(TypeError):
             resources._template("X", bad)
+
+
+# --- lab lines, names and sections --------------------------------------------------------------------------------
+
+def _section_as_before(title: str, lines: list[str]) -> str:
+    return f"**{title}**\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
+
+
+def _name_as_before(text: str) -> str:
+    text = " ".join(text.split())
+    return escape_markdown(text if len(text) <= detail.NAME_MAX else text[:detail.NAME_MAX - 1].rstrip() + "…")
+
+
+def _quantity_as_before(result) -> str:
+    from cds_service.cards.wording import lab_number, unit
+    from cds_service.chart.facts import Comparator
+    if result.value is None:
+        return escape_markdown(result.reported) if result.reported else "no value"
+    comparator = "" if result.comparator is Comparator.EQ else escape_markdown(result.comparator.value)
+    number = lab_number(result.value, result.analyte)
+    text = f"{comparator}{number} {unit(result.unit)}"
+    reported = result.reported.lstrip("<>=≤≥ ")
+    if reported and not reported.startswith(number) and result.unit not in reported:
+        text += f" (reported {escape_markdown(result.reported)})"
+    return text
+
+
+def _lab_as_before(result, why=None) -> str:
+    from cds_service.cards.wording import unit
+    when = result.effective.isoformat() if result.effective else "undated"
+    text = f"{detail.ANALYTE_NAMES[result.analyte]} {_quantity_as_before(result)} on {when}"
+    return text + (f" ({why.replace('umol/L', unit('umol/L'))})" if why else "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=8), st.lists(_texts, max_size=4))
+def test_sections_as_before(title: str, lines: list[str]) -> None:
+    assert detail._section(title, lines) == _section_as_before(title, lines)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_texts | st.text(min_size=55, max_size=70))
+def test_names_as_before(text: str) -> None:
+    assert detail._name(text) == _name_as_before(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(list(Analyte)), st.none() | st.floats(0, 5000, allow_nan=False),
+       st.sampled_from(["=", "<", "<=", ">", ">="]), st.none() | st.sampled_from(["", "112 pmol/L", "<0.5", "x*_"]),
+       st.none() | st.sampled_from([days_ago(3), date(2020, 2, 29)]),
+       st.none() | st.sampled_from(["below 180 ng/L", "above the lab upper limit 0.4 umol/L", ""]))
+def test_lab_lines_as_before(analyte, value, comparator, reported, on, why) -> None:
+    result = lab(analyte, value if value is not None else 1.0, comparator=comparator, reported=reported, on=on)
+    if value is None:
+        result = dataclasses.replace(result, value=None)
+    if on is None:
+        result = dataclasses.replace(result, effective=None)
+    assert detail.lab(result, why) == _lab_as_before(result, why)

@@ -46,6 +46,7 @@ from cds_service.rules.labs import (
     lookback_start,
     value_bounds,
 )
+from cds_service.rules.markers import Band
 from cds_service.rules.medicines import risk_medicines
 from cds_service.rules.renal import RenalCaveat, renal_caveat
 
@@ -292,3 +293,12 @@ def test_no_risk_medicine_on_record_is_no_use() -> None:
     folic_only = chart(meds=[med(MedicationClass.FOLIC_ACID)], drafts=[med(MedicationClass.METFORMIN, draft=True)])
     assert risk_medicines(folic_only, KB) == ()
     assert len(risk_medicines(chart(meds=[med(MedicationClass.METFORMIN, start=TODAY)]), KB)) == 1
+
+
+# --- a band's explanation, remembered ---------------------------------------------------------------------------
+
+@given(st.sampled_from(list(Band)), st.sampled_from([180.0, 350.0, 25.0, 70.0, 133.0, 258.0, 0.5]),
+       st.sampled_from([350.0, 70.0, 258.0, 1e-7, 12345.678]), st.sampled_from(["ng/L", "pmol/L", "umol/L"]))
+def test_explanations_are_as_before(band: Band, low: float, high: float, unit: str) -> None:
+    from cds_service.rules.markers import _explain
+    assert _explain(band, low, high, unit) == _explain.__wrapped__(band, low, high, unit)

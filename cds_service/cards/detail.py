@@ -13,7 +13,7 @@ from ..knowledge import Knowledge
 from ..rules.assessment import B12Assessment
 from ..rules.labs import ISSUE_WORDS
 from ..rules.medicines import DraftFinding, RiskMedicineUse
-from .wording import duration, lab_number, round_numbers, unit
+from .wording import UNIT_DISPLAY, duration, lab_number, round_numbers, unit
 
 ANALYTE_NAMES = {
     Analyte.B12_TOTAL: "Serum B12", Analyte.B12_ACTIVE: "Active B12", Analyte.MMA: "MMA",
@@ -62,22 +62,29 @@ def _escaped(special: re.Match[str]) -> str:
 
 
 def _section(title: str, lines: list[str]) -> str:
-    return f"**{title}**\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
+    # Why one join with the bullet in the separator: the same text, without a generator and an f-string a line.
+    return f"**{title}**\n- " + "\n- ".join(lines) if lines else ""
 
 
 def lab(result: LabResult, why: str | None = None) -> str:
     """"Serum B12 152 ng/L (reported 112 pmol/L) on 2026-07-22 (below 180 ng/L)"."""
     when = result.effective.isoformat() if result.effective else "undated"
     text = f"{ANALYTE_NAMES[result.analyte]} {_quantity(result)} on {when}"
-    return text + (f" ({why.replace('umol/L', unit('umol/L'))})" if why else "")
+    return f"{text} ({why.replace('umol/L', _UMOL)})" if why else text
+
+
+# Read once (issue #12): an enum member read off its class is slow in Python 3.11, and a lab line is made for every
+# result a card shows; the same text as ``Comparator.EQ``, ``unit("umol/L")`` and ``lab_number`` give.
+_EQ = Comparator.EQ
+_UMOL = unit("umol/L")
 
 
 def _quantity(result: LabResult) -> str:
     if result.value is None:
         return escape_markdown(result.reported) if result.reported else "no value"
-    comparator = "" if result.comparator is Comparator.EQ else escape_markdown(result.comparator.value)
+    comparator = "" if result.comparator is _EQ else escape_markdown(result.comparator.value)
     number = lab_number(result.value, result.analyte)
-    text = f"{comparator}{number} {unit(result.unit)}"
+    text = f"{comparator}{number} {UNIT_DISPLAY.get(result.unit, result.unit)}"
     reported = result.reported.lstrip("<>=≤≥ ")
     # Why: show what the lab sent only when the chart converted it (112 pmol/L -> 152 ng/L).
     if reported and not reported.startswith(number) and result.unit not in reported:
@@ -97,7 +104,8 @@ def _name(text: str) -> str:
     'xx…'
     """
     text = " ".join(text.split())
-    return escape_markdown(text if len(text) <= NAME_MAX else text[:NAME_MAX - 1].rstrip() + "…")
+    # Why not escape_markdown: it would split and join the words again; the text is one line already.
+    return _MARKDOWN_SPECIAL.sub(_escaped, text if len(text) <= NAME_MAX else text[:NAME_MAX - 1].rstrip() + "…")
 
 
 def _first(lines: list[str], keep: int, what: str) -> list[str]:

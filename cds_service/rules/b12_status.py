@@ -40,6 +40,7 @@ class DeficiencyBasis(StrEnum):
 
 
 _RULE_TAG = re.compile(r"\s*\((§[^)]*)\)$")
+_TOTAL, _ACTIVE, _MMA = Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA
 
 # How far each status is from reassurance; used by tests ("lower B12 never milder").
 SEVERITY = {B12StatusCode.NOT_DEFICIENT: 0, B12StatusCode.INDETERMINATE: 1, B12StatusCode.DEFICIENT: 2}
@@ -95,13 +96,17 @@ def b12_status(chart: Chart, kb: Knowledge | None = None, *, lookback_months: in
     ``lookback_months`` judges over a rule's own window (a monitoring interval) instead of §2's 12 months.
     """
     kb = kb or load_knowledge()
-    window = {"lookback_months": lookback_months}
-    picks = tuple(latest_usable(chart, a, kb, **window) for a in (Analyte.B12_TOTAL, Analyte.B12_ACTIVE, Analyte.MMA))
-    total_pick, active_pick, mma_pick = picks
+    # Why three calls written out, the analytes read once (issue #12): a generator over the members, each read off
+    # the enum class (slow in Python 3.11), with the window passed as **kwargs, cost more than the picks of
+    # analytes with no result on the chart.
+    total_pick = latest_usable(chart, _TOTAL, kb, lookback_months=lookback_months)
+    active_pick = latest_usable(chart, _ACTIVE, kb, lookback_months=lookback_months)
+    mma_pick = latest_usable(chart, _MMA, kb, lookback_months=lookback_months)
+    picks = (total_pick, active_pick, mma_pick)
     total = total_b12_reading(total_pick.latest, kb) if total_pick.latest else None
     active = active_b12_reading(active_pick.latest, kb) if active_pick.latest else None
     mma = mma_reading(mma_pick.latest, kb) if mma_pick.latest else None
-    renal = renal_caveat(chart, kb, **window)
+    renal = renal_caveat(chart, kb, lookback_months=lookback_months)
     therapy = active_b12_replacement(chart, kb)
     base = {"total": total, "active": active, "mma": mma, "renal": renal, "therapy": therapy, "picks": picks}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -118,7 +119,9 @@ def _scaled(result: LabResult, value: float) -> LabResult:
     return replace(result, value=value)
 
 
+@functools.lru_cache(maxsize=64)
 def _explain(band: Band, low: float, high: float, unit: str) -> str:
+    # Why remembered: two or three bands a threshold pair, and a reading is made for every B12 marker of a call.
     if band is Band.LOW:
         return f"below {low:g} {unit}"
     if band is Band.NORMAL:
