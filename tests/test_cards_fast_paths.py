@@ -396,3 +396,43 @@ def test_lab_lines_as_before(analyte, value, comparator, reported, on, why) -> N
     if on is None:
         result = dataclasses.replace(result, effective=None)
     assert detail.lab(result, why) == _lab_as_before(result, why)
+
+
+# --- a card's drafts, without pydantic's private-attribute step ------------------------------------------------------
+
+class _CardAsBefore(Card):
+    """Card as pydantic builds it by default (its private attribute set after every validation), and as it read
+    and noted its drafts before."""
+
+    @property
+    def about_drafts(self) -> tuple[str, ...]:
+        return self._about_drafts
+
+    def about(self, refs) -> Card:
+        self._about_drafts = tuple(ref for ref in refs if ref)
+        return self
+
+
+def test_the_card_validator_skips_only_the_private_default() -> None:
+    from cds_service.protocol import response
+    assert response._SKIP_PRIVATE_INIT and Card.__pydantic_post_init__ is None
+    assert _CardAsBefore.__pydantic_post_init__ == "model_post_init"  # the reference keeps pydantic's step
+
+
+@settings(max_examples=150, deadline=None)
+@given(_cards(), st.lists(st.lists(st.sampled_from(["MedicationRequest/a", "MedicationRequest/b", ""]), max_size=3),
+                          max_size=3), st.booleans())
+def test_a_cards_drafts_as_before(card: Card, abouts: list[list[str]], copied: bool) -> None:
+    fields = {name: getattr(card, name) for name in Card.model_fields}
+    now, before = Card(**fields), _CardAsBefore(**fields)
+    plain_now, plain_before = Card(**fields), _CardAsBefore(**fields)
+    for refs in abouts:
+        assert now.about(refs) is now and before.about(refs) is before
+        assert now.about_drafts == before.about_drafts
+    if copied:
+        now, before = now.model_copy(update={"summary": "Lead"}), before.model_copy(update={"summary": "Lead"})
+    assert now.about_drafts == before.about_drafts
+    assert (now == plain_now) == (before == plain_before)
+    assert to_json(now) == to_json(before) and now.model_dump() == before.model_dump()
+    constructed = Card.model_construct(**fields)
+    assert constructed.about_drafts == () and constructed == plain_now
