@@ -575,3 +575,106 @@ def test_values_are_measured_as_with_the_plain_multiplier(resource: dict, analyt
         patch.setattr(quantities, "_table_multiplier", lambda table, units: quantities.unit_multiplier(units, table))
         assert quantities.measure(resource, table, canonical, implied) == found
         assert quantities.read_reference_range(resource, table, found[1]) == low_high
+
+
+# --- a Condition's code read once (problems.read_condition) ---------------------------------------------------
+
+def _code_pairs_as_before(concept: object) -> tuple:
+    from cds_service.chart.fhir_types import as_dict
+
+    pairs = []
+    for coding in as_items(as_dict(concept).get("coding")):
+        code = as_str(as_dict(coding).get("code"))
+        if code:
+            pairs.append((as_str(coding.get("system")) or "", code))
+    return tuple(pairs)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_concepts)
+def test_code_pairs_are_read_as_before(concept: object) -> None:
+    from cds_service.chart.matching import code_pairs
+
+    assert code_pairs(concept) == _code_pairs_as_before(concept)
+
+
+def _read_condition_as_before(resource: object, kb) -> tuple:
+    """``problems.read_condition`` as it was before the code was read once for all its uses."""
+    from cds_service.chart import problems as p
+    from cds_service.chart.elements import unreadable, unreadable_notes
+    from cds_service.chart.fhir_types import first_code, parse_fhir_date, period_date
+    from cds_service.chart.matching import mentions_family_history
+
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Condition":
+        return (), ()
+    clinical = first_code(resource.get("clinicalStatus"))
+    verification = first_code(resource.get("verificationStatus"))
+    found = p.categories(kb, resource.get("code"))
+    if not found or verification == "entered-in-error":
+        return (), ()
+    if mentions_family_history(kb, [resource.get("code"), *as_items(resource.get("category"))]):
+        return (), ()
+    defects = unreadable(resource)
+    onset = parse_fhir_date(resource.get("onsetDateTime")) or period_date(resource.get("onsetPeriod"), "start")
+    active = p.condition_counts(resource, clinical, verification)
+    status_unread = any(key in defects for key in ("clinicalStatus", "verificationStatus"))
+    ended = any(key.startswith("abatement") for key in resource)
+    problems = tuple(p.Problem(category=category, display=concept_label(resource.get("code")), clinical_status=clinical,
+                               verification_status=verification, onset=onset, active=active and not (
+                                   status_unread and category in p.LOWERING), source_ref=resource_ref(resource),
+                               matched_by=evidence, recorded=parse_fhir_date(resource.get("recordedDate")), ended=ended)
+                     for category, evidence in found.items())
+    return problems, unreadable_notes(resource, defects)
+
+
+_PROBLEM_TEXTS = ["Peripheral neuropathy", "no neuropathy", "FH: pernicious anaemia",
+                  "Family history of B12 deficiency", "Pregnancy", "ectopic pregnancy", "CKD stage 4",
+                  "gastrectomy", "Crohn's disease", " ", ""]
+_PROBLEM_CODES = sorted({c.code for name, vs in KB.value_sets.items() if name.startswith("problem_") for c in vs.codes})
+_problem_codings = st.fixed_dictionaries({}, optional={
+    "system": st.sampled_from(["http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm", "urn:local", ""]) | _JUNK,
+    "code": st.sampled_from(_PROBLEM_CODES[:80]) | _codes, "display": st.sampled_from(_PROBLEM_TEXTS) | _JUNK})
+_PROBLEM_CODINGS = sorted({(c.system, c.code) for name, vs in KB.value_sets.items() if name.startswith("problem_")
+                           for c in vs.codes})
+_known_problems = st.fixed_dictionaries({"text": st.sampled_from(_PROBLEM_TEXTS[:-2])}, optional={
+    "coding": st.lists(st.builds(lambda sc, display: {"system": sc[0], "code": sc[1], "display": display},
+                                 st.sampled_from(_PROBLEM_CODINGS), st.sampled_from(_PROBLEM_TEXTS) | _JUNK)
+                       | _problem_codings, min_size=1, max_size=2)})
+_problem_concepts = st.fixed_dictionaries({}, optional={
+    "coding": st.lists(_problem_codings, max_size=2) | _problem_codings,
+    "text": st.sampled_from(_PROBLEM_TEXTS) | _JUNK})
+_statuses = st.fixed_dictionaries({}, optional={"coding": st.lists(st.fixed_dictionaries({}, optional={
+    "code": st.sampled_from(["active", "inactive", "resolved", "relapse", "confirmed", "refuted", "entered-in-error",
+                             " active ", ""]) | _JUNK}), max_size=2) | _JUNK}) | _JUNK
+_DATES = st.sampled_from(["2024-03-01", "2024-03", "yesterday", ""]) | _JUNK
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.fixed_dictionaries({"resourceType": st.just("Condition"),  # a code in most: a category found
+                              "code": st.integers(0, 4).flatmap(
+                                  lambda n: _known_problems if n < 3 else _problem_concepts)}, optional={
+    "id": st.sampled_from(["c1", ""]) | _JUNK,
+    "category": st.lists(_problem_concepts, max_size=2) | _problem_concepts | _JUNK,
+    "clinicalStatus": _statuses, "verificationStatus": _statuses, "onsetDateTime": _DATES,
+    "onsetPeriod": st.fixed_dictionaries({}, optional={"start": _DATES}) | _JUNK, "recordedDate": _DATES,
+    "abatementDateTime": _DATES, "abatementString": st.just("in remission")}))
+def test_conditions_are_read_as_before(resource: dict) -> None:
+    from cds_service.chart.problems import read_condition
+
+    assert read_condition(resource, KB) == _read_condition_as_before(resource, KB)
+
+
+def test_the_pregnancy_tests_and_labs_read_the_codes_once_as_before() -> None:
+    from fixture_tools import iter_fixture_calls
+    from helpers import load_json
+
+    from cds_service.chart.labs import observation_codes, read_labs
+    from cds_service.chart.pregnancy import read_pregnancy_tests
+
+    for fixture in iter_fixture_calls():
+        body = load_json(fixture.request_path)
+        observations = [e.get("resource") for v in body.get("prefetch", {}).values()
+                        if isinstance(v, dict) and v.get("resourceType") == "Bundle" for e in v.get("entry", [])]
+        codes = observation_codes(observations)
+        assert read_labs(observations, KB, codes) == read_labs(observations, KB)
+        assert read_pregnancy_tests(observations, KB, codes) == read_pregnancy_tests(observations, KB)

@@ -10,7 +10,7 @@ from typing import Any
 from cds_service.knowledge import Knowledge, load_knowledge
 
 from .facts import Chart, DataSet, LabResult
-from .labs import read_labs
+from .labs import observation_codes, read_labs
 from .medications import read_medications
 from .patient import read_patient
 from .pregnancy import read_pregnancy_tests
@@ -68,8 +68,9 @@ def build_chart(data: ChartData, *, today: date, kb: Knowledge | None = None) ->
     kb = kb or load_knowledge()
     patient, patient_notes = read_patient(data.patient)
     observations = _unique(data.observations)
-    labs, lab_notes = read_labs(observations, kb)
-    tests, test_notes = read_pregnancy_tests(observations, kb)
+    codes = observation_codes(observations)  # read once for both
+    labs, lab_notes = read_labs(observations, kb, codes)
+    tests, test_notes = read_pregnancy_tests(observations, kb, codes)
     records = _unique([*data.medication_statements, *data.medication_requests])
     medications, med_notes = read_medications(records, kb, medications=data.medications, today=today)
     drafts, draft_notes = read_medications(

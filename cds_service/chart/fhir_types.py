@@ -98,14 +98,15 @@ def codings(concept: object) -> list[tuple[str, str, str]]:
     """Return (system, code, display) for each coding of a CodeableConcept that has a code (all stripped;
     "" for a missing system or display).
 
-    Why spelled out with the checks in line (``as_dict``, ``as_str``) and a list, not a generator: the
+    Why spelled out with the checks in line (``as_dict``, ``as_items``, ``as_str``) and a list, not a generator: the
     concept helpers run several times for every resource read (``tests/test_chart_fast_paths.py`` compares
     them with their earlier forms).
     """
     if not isinstance(concept, dict):
         return []
     found = []
-    for coding in as_items(concept.get("coding")):
+    items = concept.get("coding")  # as_items, in line
+    for coding in items if isinstance(items, list) else (items,) if isinstance(items, dict) else ():
         code = coding.get("code") if isinstance(coding, dict) else None
         if isinstance(code, str) and (code := code.strip()):
             system, display = coding.get("system"), coding.get("display")
@@ -122,7 +123,8 @@ def concept_texts(concept: object) -> list[str]:
     text = concept.get("text")
     if isinstance(text, str) and (text := text.strip()):
         texts.append(text)
-    for coding in as_items(concept.get("coding")):
+    items = concept.get("coding")  # as_items, in line
+    for coding in items if isinstance(items, list) else (items,) if isinstance(items, dict) else ():
         display = coding.get("display") if isinstance(coding, dict) else None
         if isinstance(display, str) and (display := display.strip()):
             texts.append(display)
@@ -141,7 +143,8 @@ def first_code(concept: object, system_suffix: str = "") -> str | None:
     """Return the first code of a CodeableConcept whose system ends with ``system_suffix``."""
     if not isinstance(concept, dict):
         return None
-    for coding in as_items(concept.get("coding")):
+    items = concept.get("coding")  # as_items, in line
+    for coding in items if isinstance(items, list) else (items,) if isinstance(items, dict) else ():
         code = coding.get("code") if isinstance(coding, dict) else None
         if isinstance(code, str) and (code := code.strip()):
             if not system_suffix:  # every system ends with ""

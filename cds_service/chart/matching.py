@@ -6,7 +6,7 @@ import functools
 
 from cds_service.knowledge import Knowledge, normalise_text
 
-from .fhir_types import as_items, codings, concept_texts
+from .fhir_types import codings, concept_texts
 
 
 def code_pairs(concept: object) -> tuple[tuple[str, str], ...]:
@@ -18,7 +18,8 @@ def code_pairs(concept: object) -> tuple[tuple[str, str], ...]:
     if not isinstance(concept, dict):
         return ()
     pairs = []
-    for coding in as_items(concept.get("coding")):
+    items = concept.get("coding")  # as_items, in line: once per Observation, three times
+    for coding in items if isinstance(items, list) else (items,) if isinstance(items, dict) else ():
         code = coding.get("code") if isinstance(coding, dict) else None
         if isinstance(code, str) and (code := code.strip()):  # as_str, inlined: once per Observation, twice
             system = coding.get("system")
@@ -78,6 +79,11 @@ def match_problem_concept(kb: Knowledge, concept: object, prefix: str) -> dict[s
 def mentions_family_history(kb: Knowledge, concepts: list[object]) -> bool:
     """True when any of ``concepts`` (a Condition's code and categories) marks a relative's problem."""
     return any(_family_history(kb, tuple(codings(c)), tuple(concept_texts(c))) for c in concepts)
+
+
+def family_history_read(kb: Knowledge, codes: tuple[tuple[str, str, str], ...], texts: tuple[str, ...]) -> bool:
+    """:func:`mentions_family_history` of one concept already read (its ``codings`` and ``concept_texts``)."""
+    return _family_history(kb, codes, texts)
 
 
 @functools.lru_cache(maxsize=4096)  # per concept as read (codings and words): the same come back every call

@@ -10,8 +10,8 @@ read cautiously (B12-RULES.md §7).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from cds_service.knowledge import Knowledge
 
@@ -72,10 +72,11 @@ def read_medication(
     if not classes:
         return (), notes
     defects = unreadable(resource)
-    start, end = _start_end(resource)
+    lines = dosages(resource)  # read once: the dates and each class's route and dose read them
+    start, end = _start_end(resource, lines)
     live = status in ACTIVE_STATUSES.get((kind, is_draft), frozenset())
     course = _Course(start, end, live and (end is None or end >= today), is_draft, tuple(defects))
-    uses = tuple(_use(kb, resource, product, cls, evidence, _cautious(course, cls, today))
+    uses = tuple(_use(kb, resource, product, cls, evidence, _cautious(course, cls, today), lines)
                  for cls, evidence in classes.items())
     return uses, (*notes, *unreadable_notes(resource, defects))
 
@@ -92,8 +93,7 @@ def _cautious(course: _Course, med_class: MedicationClass, today: date) -> _Cour
     return _Course(course.start, course.end, active, course.is_draft, course.unread)
 
 
-@dataclass(frozen=True)
-class _Course:
+class _Course(NamedTuple):  # a named tuple, not a frozen dataclass: one or two per medication record read
     """When a record's medicine is taken, and whether it counts now."""
 
     start: date | None
@@ -110,9 +110,9 @@ def _use(
     med_class: MedicationClass,
     evidence: str,
     course: _Course,
+    lines: list[JSON],
 ) -> MedicationUse:
-    """Return the MedicationUse of one class of a record."""
-    lines = dosages(resource)
+    """Return the MedicationUse of one class of a record (``lines``: its ``dosages``)."""
     ingredient = ingredient_name(kb, med_class, product)
     route = read_route(lines, kb)
     if route is Route.UNKNOWN and is_injectable(kb, product):
@@ -135,16 +135,15 @@ def _use(
     )
 
 
-def _start_end(resource: JSON) -> tuple[date | None, date | None]:
+def _start_end(resource: JSON, lines: list[JSON]) -> tuple[date | None, date | None]:
     """Return when the medicine starts and ends.
 
     Start, MedicationRequest: the dosing schedule's own boundsPeriod.start (when taking
     begins), else dispenseRequest.validityPeriod.start (when it may first be dispensed), else
     authoredOn (when it was written, usually the same day). MedicationStatement:
     effectivePeriod.start, else effectiveDateTime, else the schedule's start. End: the
-    schedule's or effective period's end, else the prescription's validity end.
+    schedule's or effective period's end, else the prescription's validity end. ``lines``: its ``dosages``.
     """
-    lines = dosages(resource)
     if resource.get("resourceType") == "MedicationStatement":
         effective = resource.get("effectivePeriod")
         start = (

@@ -15,7 +15,7 @@ from cds_service.knowledge import Knowledge, normalise_text
 from .elements import unreadable, unreadable_notes
 from .facts import Problem, ProblemCategory
 from .fhir_types import JSON, as_items, as_str, concept_label, concept_texts, resource_ref
-from .labs import USABLE_STATUSES, effective_date
+from .labs import USABLE_STATUSES, effective_date, observation_codes
 from .matching import code_pairs, match_codes
 
 TEST_SET, POSITIVE_SET = "obs_pregnancy_test", "obs_pregnancy_positive"
@@ -36,11 +36,13 @@ def _positive(kb: Knowledge, resource: JSON) -> str | None:
     return None
 
 
-def read_pregnancy_test(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...], tuple[str, ...]]:
-    """Return a pregnancy Problem for a positive, final pregnancy test, and chart notes."""
+def read_pregnancy_test(resource: object, kb: Knowledge, pairs: tuple[tuple[str, str], ...] | None = None,
+                        ) -> tuple[tuple[Problem, ...], tuple[str, ...]]:
+    """Return a pregnancy Problem for a positive, final pregnancy test, and chart notes (``pairs``: its code's
+    ``code_pairs``, when already read)."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
         return (), ()
-    if not _is_test(kb, code_pairs(resource.get("code"))):
+    if not _is_test(kb, code_pairs(resource.get("code")) if pairs is None else pairs):
         return (), ()
     notes = unreadable_notes(resource, unreadable(resource))
     evidence = _positive(kb, resource)
@@ -60,12 +62,14 @@ def _is_test(kb: Knowledge, coded: tuple[tuple[str, str], ...]) -> bool:
     return any(kb.match_code(system, code, TEST_SET) for system, code in coded)
 
 
-def read_pregnancy_tests(observations: list[JSON], kb: Knowledge) -> tuple[tuple[Problem, ...], tuple[str, ...]]:
-    """Return the pregnancy Problems and chart notes of a list of Observations."""
+def read_pregnancy_tests(observations: list[JSON], kb: Knowledge,
+                         pairs: list[tuple[tuple[str, str], ...]] | None = None,
+                         ) -> tuple[tuple[Problem, ...], tuple[str, ...]]:
+    """Return the pregnancy Problems and chart notes of a list of Observations (``pairs``: ``observation_codes``)."""
     problems: list[Problem] = []
     notes: list[str] = []
-    for resource in observations:
-        found, found_notes = read_pregnancy_test(resource, kb)
+    for resource, coded in zip(observations, observation_codes(observations) if pairs is None else pairs, strict=True):
+        found, found_notes = read_pregnancy_test(resource, kb, coded)
         problems += found
         notes += found_notes
     return tuple(problems), tuple(notes)

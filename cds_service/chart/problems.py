@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
 from datetime import date
+from typing import NamedTuple
 
 from cds_service.knowledge import Knowledge
 from cds_service.memo import BoundedMemo
@@ -21,7 +22,7 @@ from .fhir_types import (
     period_date,
     resource_ref,
 )
-from .matching import match_concept, match_problem_concept, mentions_family_history
+from .matching import family_history_read, match_concept, match_problem_concept, mentions_family_history
 
 _CATEGORY_NAMES = frozenset(c.value for c in ProblemCategory)
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -46,8 +47,13 @@ def categories(kb: Knowledge, concept: object) -> dict[ProblemCategory, str]:
     the same problems come back on every hook call for a patient, and the word matching is the costliest
     part of reading one. Bounded: requests bring arbitrary concepts.
     """
-    key = (kb, tuple(codings(concept)), tuple(concept_texts(concept)))
-    return dict(_CATEGORIES.get(key, lambda: _categories(kb, concept)))  # a copy: the caller's own
+    return _categories_read(kb, concept, tuple(codings(concept)), tuple(concept_texts(concept)))
+
+
+def _categories_read(kb: Knowledge, concept: object, codes: tuple[tuple[str, str, str], ...],
+                     texts: tuple[str, ...]) -> dict[ProblemCategory, str]:
+    """:func:`categories` of a concept whose codings and words are already read (``codes``, ``texts``)."""
+    return dict(_CATEGORIES.get((kb, codes, texts), lambda: _categories(kb, concept)))  # a copy: the caller's own
 
 
 _CATEGORIES: BoundedMemo[dict[ProblemCategory, str]] = BoundedMemo(4096)
@@ -77,7 +83,7 @@ def condition_counts(resource: JSON, clinical: str | None, verification: str | N
     if verification in NOT_COUNTED_VERIFICATION:
         return False
     if clinical is None:
-        return not any(key.startswith("abatement") for key in resource)
+        return not any(map(_ABATEMENT, resource))
     return clinical in ACTIVE_CLINICAL
 
 
@@ -87,12 +93,16 @@ def read_condition(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...]
         return (), ()
     clinical = first_code(resource.get("clinicalStatus"))
     verification = first_code(resource.get("verificationStatus"))
-    found = categories(kb, resource.get("code"))
+    # Why the code's codings and words are read once here: the categories, the family-history check and the
+    # label each read them (a concept read four times a Condition, now once; the answers are the same).
+    code = resource.get("code")
+    codes, texts = tuple(codings(code)), tuple(concept_texts(code))
+    found = _categories_read(kb, code, codes, texts)
     if not found or verification == "entered-in-error":
         return (), ()
     # Why: a family-history entry is a relative's problem, never the patient's (B12-RULES.md §4),
     # whatever its code; its category or displays ("Family history of ...", "FH: ...") say so.
-    if mentions_family_history(kb, [resource.get("code"), *as_items(resource.get("category"))]):
+    if family_history_read(kb, codes, texts) or mentions_family_history(kb, as_items(resource.get("category"))):
         return (), ()
     defects = unreadable(resource)
     onset = parse_fhir_date(resource.get("onsetDateTime")) or period_date(
@@ -100,14 +110,17 @@ def read_condition(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...]
     )
     active = condition_counts(resource, clinical, verification)
     status_unread = any(key in defects for key in _STATUS_ELEMENTS)
-    when = _When(onset, parse_fhir_date(resource.get("recordedDate")),
-                 any(key.startswith("abatement") for key in resource))
+    when = _When(onset, parse_fhir_date(resource.get("recordedDate")), any(map(_ABATEMENT, resource)))
+    label = texts[0] if texts else codes[0][1] if codes else ""  # concept_label of the code, from its reading
     problems = tuple(
         _problem(resource, category, evidence, clinical, verification, when,
-                 active and not (status_unread and category in LOWERING))
+                 active and not (status_unread and category in LOWERING), label)
         for category, evidence in found.items()
     )
     return problems, unreadable_notes(resource, defects)
+
+
+_ABATEMENT = operator.methodcaller("startswith", "abatement")  # a key of abatement[x]
 
 
 def read_procedure(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...], tuple[str, ...]]:
@@ -126,8 +139,7 @@ def read_procedure(resource: object, kb: Knowledge) -> tuple[tuple[Problem, ...]
     return problems, unreadable_notes(resource, unreadable(resource))
 
 
-@dataclass(frozen=True)
-class _When:
+class _When(NamedTuple):  # a named tuple, not a frozen dataclass: one per problem resource read
     """A problem's dates: onset (or performed), recorded, and whether it has ended."""
 
     onset: date | None
@@ -143,11 +155,12 @@ def _problem(
     verification: str | None,
     when: _When,
     active: bool,
+    label: str | None = None,
 ) -> Problem:
-    """Return the Problem of one category found in a resource."""
+    """Return the Problem of one category found in a resource (``label``: its code's, when already read)."""
     return Problem.of(  # every field, in order
         category=category,
-        display=concept_label(resource.get("code")),
+        display=concept_label(resource.get("code")) if label is None else label,
         clinical_status=clinical,
         verification_status=verification,
         onset=when.onset,
