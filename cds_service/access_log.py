@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger, SafeAtoms
 
 #: The environ keys ``Logger.atoms`` reads for its plain atoms (h, u, r, m, U, q, H, f, a); the test compares
 #: every atom with gunicorn's own, so a gunicorn that reads another key fails it.
@@ -53,6 +53,7 @@ class AccessLogger(Logger):
         super().setup(cfg)
         # "{" starts a header ({name}i, {name}o) or environ ({name}e) atom: only then are they all needed.
         self._plain_format = "%({" not in (cfg.access_log_format or "")
+        self._atom_names = _atom_names(cfg.access_log_format) if self._plain_format else None
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         if not getattr(self, "_plain_format", False):
@@ -66,9 +67,12 @@ class AccessLogger(Logger):
             super().access(resp, req, environ, request_time)
             return
         access_format = self.cfg.access_log_format
-        safe_atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
-        try:
-            line = str(access_format) % safe_atoms  # LogRecord.getMessage, then "%(message)s"
+        atoms = self.atoms(resp, req, environ, request_time)
+        try:  # LogRecord.getMessage, then "%(message)s"
+            if self._atom_names is not None and self.atoms_wrapper_class is SafeAtoms:
+                line = str(access_format) % _safe(atoms, self._atom_names)
+            else:
+                line = str(access_format) % self.atoms_wrapper_class(atoms)
         except Exception:  # gunicorn's path reports a bad format its own way: let it
             super().access(resp, req, environ, request_time)
             return
@@ -85,7 +89,8 @@ class AccessLogger(Logger):
             raise
         except Exception:  # as emit: the handler reports it (stderr) and the worker carries on
             handler.handleError(self.access_log.makeRecord(
-                self.access_log.name, logging.INFO, "(unknown file)", 0, access_format, (safe_atoms,), None))
+                self.access_log.name, logging.INFO, "(unknown file)", 0, access_format,
+                (self.atoms_wrapper_class(atoms),), None))
         finally:
             handler.release()
 
@@ -103,3 +108,40 @@ class AccessLogger(Logger):
                 or formatter._fmt != self.access_fmt or self.access_fmt != "%(message)s"):
             return None
         return handler
+
+
+def _atom_names(access_format: str | None) -> tuple[str, ...] | None:
+    """The atoms a format names, in order, if it names each value it prints (``%(h)s``, not ``%s``); else None.
+
+    >>> _atom_names('%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms 100%%'), _atom_names("%s"), _atom_names("%(h")
+    (('h', 'm', 'U', 's', 'B', 'M'), None, None)
+    """
+    unescaped = (access_format or "").replace("%%", "")
+    if unescaped.count("%") != unescaped.count("%("):
+        return None
+    names: list[str] = []
+
+    class _Names(dict):  # type: ignore[type-arg]
+        def __getitem__(self, name: str) -> int:
+            names.append(name)
+            return 0  # every conversion (s, r, d, f, x, c) takes 0
+
+    try:
+        (access_format or "") % _Names()
+    except Exception:  # a format % cannot read: gunicorn's SafeAtoms, and its error
+        return None
+    return tuple(names)
+
+
+def _safe(atoms: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``SafeAtoms(atoms)`` as the format reads it, for just the atoms it names.
+
+    Why: ``SafeAtoms`` escapes the quotes of all twenty atoms and the format then looks up each of its six through
+    a Python ``__getitem__``: 57,000 of a line's 142,000 instructions; with this 100,000 (callgrind). For a name
+    without "{" (the only kind here) ``SafeAtoms`` answers the atom, its quotes escaped if it is text, or "-".
+    """
+    values = {}
+    for name in names:
+        value = atoms.get(name, "-")
+        values[name] = value.replace('"', '\\"') if isinstance(value, str) else value
+    return values

@@ -81,6 +81,21 @@ def test_line_is_gunicorns_own(case: str, access_format: str) -> None:
     assert ours.strip()
 
 
+#: Formats read through the named atoms (escaped percents, other conversions, an unknown atom, no atom at all), and
+#: ones that keep gunicorn's SafeAtoms (a format % cannot read; "%(B)d" with nothing sent fails as it fails).
+ODD_FORMATS = ["%%(h)s %(h)s 100%%", '%(h)r %(s)5s "%(missing)s" %(U).10s', "%(B)d bytes", "no atoms at all",
+               "%(h)s %", "%(h)s %(T)x %(D)08d"]
+
+
+@pytest.mark.parametrize("access_format", ODD_FORMATS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_odd_format_gives_gunicorns_line_too(case: str, access_format: str) -> None:
+    resp, environ = CASES[case]
+    took = timedelta(seconds=1, microseconds=234567)
+    ours = _line(AccessLogger, access_format, resp, _Request([]), environ, took)
+    assert ours == _line(Logger, access_format, resp, _Request([]), environ, took)
+
+
 def test_service_format_line() -> None:
     resp, environ = CASES["a hook call"]
     line = _line(AccessLogger, SERVICE_FORMAT, resp, _Request([]), environ, timedelta(microseconds=3400))
