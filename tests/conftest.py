@@ -129,12 +129,23 @@ def engines() -> Iterator[list[Engine]]:
 
 @pytest.fixture
 def make_app(engines: list[Engine]):
-    """create_app, with the app's database engine closed after the test."""
+    """create_app, with the app's database engine closed after the test.
+
+    The shown-cards writer thread is waited for first: a connection it holds in a transaction when the engine is
+    disposed is not closed, and psycopg's warning about it surfaced in a later test (a flaky failure).
+    """
+    apps = []
+
     def make(config: dict[str, Any]):
         app = create_app(config)
+        apps.append(app)
         engines.append(app.extensions["b12cds"].store.engine)
         return app
-    return make
+    yield make
+    for app in apps:  # before ``engines`` disposes them (it was set up first, so it is torn down last)
+        shown = app.extensions["b12cds"].shown
+        if shown is not None:
+            shown.flush(timeout=10)
 
 
 @pytest.fixture
