@@ -82,30 +82,14 @@ def unit_multiplier(units: Sequence[Unit], table: UnitTable) -> float | None:
 
 
 def _table_multiplier(table: UnitTable, units: tuple[Unit, ...]) -> float | None:
-    """:func:`unit_multiplier`, remembered per table and unit spellings.
+    """:func:`unit_multiplier`, remembered per table and unit spellings (``UnitTable.answers``, bounded).
 
     Why: three Quantities are converted for every lab value read (the value and its reference range), each
     a loop, a keyword call per spelling and a normalised lookup; a chart repeats a few spellings. Remembered,
     one lookup: read_reference_range of the B12 Observation of deficient_with_neuropathy 21.1k -> 12.0k
-    instructions, measure 19.7k -> 14.2k (callgrind). Keyed on the table's identity (a table is not hashable;
-    it is kept with its answers, so its id is not reused meanwhile); bounded, as requests bring any spelling.
+    instructions, measure 19.7k -> 14.2k (callgrind).
     """
-    kept = _MULTIPLIERS.get(id(table))
-    if kept is None or kept[0] is not table:
-        if len(_MULTIPLIERS) >= 64:  # a knowledge object has a table per analyte and one for doses
-            _MULTIPLIERS.clear()
-        kept = _MULTIPLIERS[id(table)] = (table, {})
-    answers = kept[1]
-    found = answers.get(units, _UNSET)
-    if found is _UNSET:
-        if len(answers) >= 1024:
-            answers.clear()
-        found = answers[units] = unit_multiplier(units, table)
-    return found  # type: ignore[return-value]
-
-
-_MULTIPLIERS: dict[int, tuple[UnitTable, dict[tuple[Unit, ...], float | None]]] = {}
-_UNSET = object()
+    return table.answers.get(units, lambda: unit_multiplier(units, table))
 
 
 def format_number(number: object) -> str:

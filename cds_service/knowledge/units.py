@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from ..memo import BoundedMemo
 from .models import Conversion
 
 _WHITESPACE = re.compile(r"\s+")
@@ -28,6 +30,8 @@ class UnitTable:
 
     exact: Mapping[str, float]
     folded: Mapping[str, float]  # case-folded spellings whose listed variants all agree
+    #: answers a reader derived from this table alone, by what it read (chart/quantities.py: unit spellings)
+    answers: BoundedMemo[Any] = field(default_factory=lambda: BoundedMemo(1024), compare=False, repr=False)
 
     @classmethod
     def build(cls, conversions: Mapping[str, Conversion]) -> UnitTable:
