@@ -276,7 +276,7 @@ def test_a_card_holds_its_suggestions_as_models() -> None:
     assert card.selectionBehavior == "any"
 
 
-# --- suggested resources: a compiled literal expression, not a copy through JSON ---------------------------------
+# --- suggested resources: a fresh copy through JSON per call, from templates built once ---------------------------
 
 def _from_template_as_before(resource_type: str, template: bytes, ctx) -> dict:
     """``resources._from_template`` as it was: the template kept as JSON, parsed afresh for each resource."""

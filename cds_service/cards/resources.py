@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -103,35 +103,19 @@ def _checked(resource_type: str, body: dict[str, Any]) -> Template:
 
 
 def _template(resource_type: str, body: dict[str, Any]) -> Template:
-    """The resource as one compiled expression: ``{"resourceType": ..., **references, <the body as literals>}``.
+    """The resource made afresh for each call: ``{"resourceType": ..., **references, **<the body>}``.
 
-    Why (issue #12): each call needs its own copy of the template (a response shares no nested dict with the
-    next call's). Parsing the template as JSON with orjson took 2.4 µs a resource, building the same nested
-    dict from one literal expression 1.3 µs (a regimen card has two). Built from AST nodes, never from source
-    text: every value is a constant from the knowledge files, validated above. ``tests/test_cards_fast_paths.py``
-    compares it with the JSON copy it replaced.
+    Why a JSON copy: each call needs its own (a response shares no nested dict with the next call's), and
+    orjson parses the 1 KB template in about 2 µs. The body must be JSON as it stands (a tuple would come back
+    a list): anything else raises TypeError at start-up.
 
     Why no validation per call: the references are the only per-call parts, and the request models have
     already checked the ids they are made of (FHIR id, ``Type/id``); the rest was validated at start-up.
     """
-    resource = ast.Dict(keys=[ast.Constant("resourceType"), None, *(ast.Constant(k) for k in body)],
-                        values=[ast.Constant(resource_type), ast.Name("references", ast.Load()),
-                                *(_literal(v) for v in body.values())])
-    arguments = ast.arguments(posonlyargs=[], args=[ast.arg("references")], kwonlyargs=[], kw_defaults=[],
-                              defaults=[])
-    expression = ast.fix_missing_locations(ast.Expression(ast.Lambda(arguments, resource)))
-    return eval(compile(expression, f"<{resource_type} template>", "eval"), {})  # constants only, see above
-
-
-def _literal(value: Any) -> ast.expr:
-    """A JSON value as an expression that builds a fresh copy of it (dicts and lists new, the rest constants)."""
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        return ast.Dict(keys=[ast.Constant(k) for k in value], values=[_literal(v) for v in value.values()])
-    if isinstance(value, list):
-        return ast.List(elts=[_literal(v) for v in value], ctx=ast.Load())
-    if value is None or isinstance(value, str | int | float | bool):
-        return ast.Constant(value)
-    raise TypeError(f"a suggested resource's template holds JSON values only, not {value!r}")
+    blob = orjson.dumps(body)  # orjson.JSONEncodeError, a TypeError, for bytes, non-string keys and the like
+    if orjson.loads(blob) != body:
+        raise TypeError(f"a suggested resource's template holds JSON values only: {body!r}")
+    return lambda references: {"resourceType": resource_type, **references, **orjson.loads(blob)}
 
 
 def _medication_body(step: RegimenStep, kb: Knowledge) -> dict[str, Any]:
