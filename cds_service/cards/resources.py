@@ -1,14 +1,15 @@
-"""FHIR R4 resources for suggestions (B12-RULES.md §6): templates validated once with fhir.resources.R4B."""
+"""FHIR R4 resources for suggestions (B12-RULES.md §6): templates checked once against fhir.resources.R4B."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from ..knowledge import Knowledge
 from ..knowledge.clinical import CodedConcept, LabTest, RegimenStep
@@ -19,9 +20,6 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _UNIT_NAMES = {"mg": "mg", "ug": "µg"}
 _WEEKS = {"value": None, "unit": "weeks", "system": UCUM, "code": "wk"}
 _PRODUCT_FOR_ROUTE = {"intramuscular": "hydroxocobalamin_injection", "oral": "cyanocobalamin_oral"}
-
-
-_MODELS = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
 
 
 class SuggestedResourceError(ValueError):
@@ -82,12 +80,15 @@ _EXAMPLE_CONTEXT = {"status": "draft", "intent": "proposal", "subject": {"refere
 def _templates(kb: Knowledge) -> _Templates:
     cached = _TEMPLATES.get(id(kb))
     if cached is None or cached[0] is not kb:
-        resources: dict[RegimenStep | LabTest, Template] = {}
+        bodies: dict[RegimenStep | LabTest, tuple[str, dict[str, Any]]] = {}
         for regimen in kb.regimens.values():
             for step in regimen.steps:
-                resources[step] = _checked("MedicationRequest", _medication_body(step, kb))
+                bodies[step] = ("MedicationRequest", _medication_body(step, kb))
         for test in kb.lab_tests.values():
-            resources[test] = _checked("ServiceRequest", _service_body(test, kb))
+            bodies[test] = ("ServiceRequest", _service_body(test, kb))
+        resources = {key: _template(resource_type, body) for key, (resource_type, body) in bodies.items()}
+        check_against_fhir_model([{"resourceType": resource_type, **_EXAMPLE_CONTEXT, **body}
+                                  for resource_type, body in bodies.values()])
         regimens = {key: tuple((resources[step], _phase(i, kb.medications[_PRODUCT_FOR_ROUTE[step.route]].text,
                                                         step.text))
                                for i, step in enumerate(regimen.steps))
@@ -95,11 +96,6 @@ def _templates(kb: Knowledge) -> _Templates:
         tests = {key: (resources[test], f"Order {test.text}") for key, test in kb.lab_tests.items()}
         cached = _TEMPLATES[id(kb)] = (kb, _Templates(resources, regimens, tests))
     return cached[1]
-
-
-def _checked(resource_type: str, body: dict[str, Any]) -> Template:
-    validated({"resourceType": resource_type, **_EXAMPLE_CONTEXT, **body})
-    return _template(resource_type, body)
 
 
 def _template(resource_type: str, body: dict[str, Any]) -> Template:
@@ -160,29 +156,33 @@ def _coding(concept: CodedConcept) -> dict[str, str]:
     return {"system": concept.system, "code": concept.code, "display": concept.display}
 
 
-def validated(resource: dict[str, Any]) -> dict[str, Any]:
-    """Validate against the R4 model; no empty strings, lists or nulls allowed.
+#: The checker, run as a child process: ``fhir_check.py`` (why a child: its docstring).
+_CHECKER = Path(__file__).with_name("fhir_check.py")
+#: Start-up waits this long for the checker (it takes about half a second).
+_CHECK_TIMEOUT_S = 120
 
-    :raises SuggestedResourceError: the resource is not valid FHIR R4 (a bug in this module).
+
+def check_against_fhir_model(resources: list[dict[str, Any]]) -> None:
+    """Check the resources against the R4 model, and for empty elements, in a child process (once per
+    knowledge object: ``_templates`` keeps what it built).
+
+    :raises SuggestedResourceError: a resource is not valid FHIR R4 (a bug in this module or a bad knowledge
+        file), every problem named; or the checker could not run, which stops start-up the same way: a
+        suggestion is never sent unchecked.
     """
-    model = _MODELS[resource["resourceType"]]
     try:
-        model.model_validate(resource)
-    except ValueError as exc:
-        raise SuggestedResourceError(f"{resource['resourceType']} invalid: {exc}") from exc
-    _no_empties(resource, resource["resourceType"])
-    return resource
-
-
-def _no_empties(node: Any, path: str) -> None:
-    if node is None or node == "" or node == [] or node == {}:
-        raise SuggestedResourceError(f"{path} is empty")
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _no_empties(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            _no_empties(value, f"{path}[{i}]")
+        child = subprocess.run([sys.executable, "-I", str(_CHECKER)], input=orjson.dumps(resources),
+                               capture_output=True, timeout=_CHECK_TIMEOUT_S, check=False)
+        if child.returncode != 0:
+            last = child.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+            raise SuggestedResourceError(f"the FHIR R4 check of the suggested resources failed "
+                                         f"(exit status {child.returncode}): {last[0]}")
+        found = orjson.loads(child.stdout)
+    except (OSError, subprocess.SubprocessError, orjson.JSONDecodeError) as exc:
+        raise SuggestedResourceError(f"the FHIR R4 check of the suggested resources could not run: {exc}") from exc
+    problems = [problem for resource_problems in found for problem in resource_problems]
+    if len(found) != len(resources) or problems:
+        raise SuggestedResourceError("; ".join(problems) or "the FHIR R4 check answered for the wrong resources")
 
 
 #: A suggestion's fields (label, uuid, isRecommended, actions), validated as part of its card: one pydantic
