@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -68,8 +68,10 @@ cards_shown_table = Table(
 )
 
 
-#: Dialects with INSERT ... ON CONFLICT DO NOTHING ... RETURNING: a whole request in one statement.
-SKIP_DUPLICATES = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+#: Dialects with INSERT ... ON CONFLICT DO NOTHING ... RETURNING: a whole request in one statement. Each
+#: one's ``insert`` is taken from the engine's own dialect module, which SQLAlchemy has loaded for the
+#: engine: importing both here would hold the unused one (PostgreSQL's, 2 MB) in every worker.
+SKIP_DUPLICATES = frozenset({"sqlite", "postgresql"})
 
 
 class FeedbackStore:
@@ -106,7 +108,8 @@ class FeedbackStore:
             return 0, len(items)
         dialect = self.engine.dialect.name
         if dialect in SKIP_DUPLICATES:
-            statement = SKIP_DUPLICATES[dialect](feedback_table).on_conflict_do_nothing(
+            dialect_insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+            statement = dialect_insert(feedback_table).on_conflict_do_nothing(
                 index_elements=["dedupe_key"]).returning(feedback_table.c.dedupe_key)
             with self.engine.begin() as connection:
                 stored = len(connection.execute(statement, rows).all())
