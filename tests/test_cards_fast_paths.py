@@ -11,7 +11,7 @@ from datetime import date
 
 import orjson
 import pytest
-from builders.facts import b12, chart, days_ago, egfr, lab, med, mma, problem
+from builders.facts import b12, chart, days_ago, egfr, lab, med, mma, pregnancy, problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -243,15 +243,13 @@ def test_first_as_before(lines: list[str], keep: int) -> None:
 def _card_with(suggestion: dict) -> Card:
     from builders.cards import card_context
 
-    from cds_service.cards.common import make_card, sections
+    from cds_service.cards.common import make_card, wording
     from cds_service.cards.texts import card_texts
-    from cds_service.rules import assess
     from cds_service.rules.services import rule_module
 
     module, ctx = card_context("b12-status")
-    texts = card_texts(rule_module(module), ctx.texts, KB)
-    values = sections(assess(chart(labs=[b12(150.0)]), KB), KB)
-    return make_card(ctx, texts, KB, "deficient", Indicator.WARNING, values, [suggestion])
+    words = wording(card_texts(rule_module(module), ctx.texts, KB), KB, "deficient")
+    return make_card(ctx, words, Indicator.WARNING, "B12 deficiency", "**Treat.**", [suggestion])
 
 
 @pytest.mark.parametrize("suggestion", [
@@ -396,3 +394,147 @@ def test_lab_lines_as_before(analyte, value, comparator, reported, on, why) -> N
     if on is None:
         result = dataclasses.replace(result, effective=None)
     assert detail.lab(result, why) == _lab_as_before(result, why)
+
+
+# --- a card's placeholders filled from the fields its texts use; a lead note before the card is checked ---------
+
+class _SectionsAsBefore(dict):
+    """``common.Sections`` as it was: each placeholder computed when ``str.format_map`` first asks for it."""
+
+    def __init__(self, a, kb, values) -> None:
+        super().__init__(values)
+        self._a, self._kb = a, kb
+
+    def __missing__(self, key: str) -> str:
+        from cds_service.cards.common import SECTIONS
+        if key not in SECTIONS:
+            raise KeyError(key)
+        value = self[key] = SECTIONS[key](self._a, self._kb)
+        return value
+
+
+class _DecisionSectionsAsBefore(_SectionsAsBefore):
+    """``render._DecisionSections`` as it was: the decision's own sections first, on first use."""
+
+    def __init__(self, decision, texts, kb, values) -> None:
+        super().__init__(decision.evidence, kb, values)
+        self._decision, self._texts = decision, texts
+
+    def __missing__(self, key: str) -> str:
+        from cds_service.cards.render import _OWN
+        own = _OWN.get(key)
+        if own is None:
+            return super().__missing__(key)
+        value = self[key] = own(self._decision, self._texts, self._kb)
+        return value
+
+
+def _make_card_as_before(ctx, texts, kb, kind, indicator, values, suggestions, selection, *, variant, applies):
+    """``common.make_card`` as it was: the wording picked, its texts filled from a lazy mapping, then checked."""
+    from cds_service.cards.common import topic
+    text = texts.kinds[kind]
+    wording = text.variants.get(variant) if variant else None
+    summary = wording.summary if wording else text.summary
+    body = wording.detail if wording and wording.detail else text.detail
+    source = text.card_source or texts.source
+    reasons = tuple(Coding(system=texts.override_reason_system, code=code, display=texts.override_reasons[code].display)
+                    for code in text.override_reasons
+                    if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies)
+    links = tuple(Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute") for g in text.links)
+    return Card(uuid=ctx.new_uuid(), summary=summary.format_map(values), detail=tidy(body.format_map(values)),
+                indicator=indicator,
+                source=Source(label=source.label, url=kb.guidelines[source.guideline].url,
+                              topic=topic(kind, wording.source if wording else text.source)),
+                suggestions=suggestions, selectionBehavior=selection if suggestions else None,
+                overrideReasons=reasons, links=links)
+
+
+def _render_as_before(decision, ctx, texts, kb) -> Card:
+    """``render.render`` as it was: the card checked, then a lead note put in with ``model_copy``."""
+    from cds_service.cards.render import _INDICATOR, _fact, _suggestion
+    suggestions = [_suggestion(offer, ctx, texts, kb) for offer in decision.offers]
+    facts = {k: _fact(v) for k, v in decision.facts.items()} if decision.facts else {}
+    values = _DecisionSectionsAsBefore(decision, texts, kb, facts)
+    card = _make_card_as_before(ctx, texts, kb, decision.kind, _INDICATOR[decision.level], values, suggestions,
+                                "at-most-one" if decision.alternatives else "any", variant=decision.variant,
+                                applies=decision.applies)
+    if decision.lead is not None:
+        note = texts.lead_notes[decision.lead or ""]
+        rest = card.detail.split("\n\n", 1)[1] if "\n\n" in card.detail else ""
+        lead = note.text.format(decision=decision.evidence.status.reason)
+        card = card.model_copy(update={"summary": note.summary, "detail": tidy(f"{lead}\n\n{rest}")})
+    return card.about([o.use.source_ref for o in decision.orders]) if decision.orders else card
+
+
+_DRAFT_REFS = ("MedicationRequest/folic-1", "MedicationRequest/metformin-draft")
+_folic_acid = st.builds(lambda dose: med(MedicationClass.FOLIC_ACID, ingredient="folic acid", dose_mg=dose, draft=True,
+                                         ref=_DRAFT_REFS[0]), st.sampled_from([None, 0.05, 0.4, 5.0, 15.0]))
+_metformin = st.just(med(MedicationClass.METFORMIN, ingredient="metformin", draft=True, ref=_DRAFT_REFS[1]))
+_b12_draft = st.just(med(MedicationClass.B12_THERAPY, ingredient="hydroxocobalamin", draft=True))
+#: Each service's drafts: mostly the one it is about, sometimes B12 alongside or nothing to judge.
+_DRAFTS = {"b12-status": st.just([]),
+           "folic-acid-safety-sign": st.lists(_folic_acid | _b12_draft, min_size=1, max_size=2),
+           "folic-acid-safety-select": st.lists(_folic_acid | _b12_draft, min_size=1, max_size=2),
+           "metformin-b12-monitoring": st.lists(_metformin | _b12_draft, min_size=1, max_size=2)}
+_long_metformin = st.lists(st.builds(lambda days: med(MedicationClass.METFORMIN, ingredient="metformin",
+                                                      start=days_ago(days)), st.sampled_from([60, 400, 1500])),
+                           max_size=1)
+_record_problems = st.lists(st.one_of(
+    st.builds(problem, st.sampled_from(list(ProblemCategory)), onset=st.sampled_from([days_ago(30), days_ago(400)])),
+    st.builds(pregnancy)), max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(_DRAFTS)), _labs, _record_problems, _meds, _long_metformin,
+       st.sets(st.sampled_from(list(DataSet)), max_size=2), st.lists(st.sampled_from(_NOTE_TEMPLATES), max_size=2),
+       st.data())
+def test_cards_as_before(service, labs, problems, meds, metformin, missing, templates, data) -> None:
+    """Every decision of every service over generated charts: the same card, byte for byte, and the same drafts
+    it is about, whether its placeholders are filled lazily (before) or from its texts' fields (now)."""
+    from builders.cards import card_context
+    from helpers import service_definition
+
+    from cds_service.cards.render import render
+    from cds_service.cards.texts import card_texts
+    from cds_service.rules.decision import Call
+    from cds_service.rules.services import rule_module
+
+    meds = [*meds, *metformin]
+    refs = [r.source_ref for r in (*labs, *problems, *meds)] + list(_DRAFT_REFS)
+    notes = [t.format(ref=data.draw(st.sampled_from(refs))) for t in templates]
+    record = chart(labs=labs, problems=problems, meds=meds, drafts=data.draw(_DRAFTS[service]), missing=missing,
+                   notes=notes)
+    definition = service_definition(service)
+    module, before = card_context(service, selections=_DRAFT_REFS)
+    _, now = card_context(service, selections=_DRAFT_REFS)
+    texts = card_texts(rule_module(module), before.texts, KB)
+    call = Call(hook=definition.hook, selections=_DRAFT_REFS, parameters=definition.parameters)
+    try:
+        decisions = rule_module(module).decide(record, KB, call)
+    except TypeError:  # an undated usable result beside a dated one cannot be ordered (test_rules_fast_paths)
+        return
+    for decision in decisions:
+        expected, card = _render_as_before(decision, before, texts, KB), render(decision, now, texts, KB)
+        assert orjson.dumps(to_json(card)) == orjson.dumps(to_json(expected))
+        assert card.about_drafts == expected.about_drafts
+
+
+def test_a_lead_note_is_checked_with_its_card() -> None:
+    """The folic acid card lowered for pregnancy: its note's summary and lead paragraph, as before."""
+    from builders.cards import card_context
+
+    from cds_service.cards.render import render
+    from cds_service.cards.texts import card_texts
+    from cds_service.rules.decision import Call
+    from cds_service.rules.services import rule_module
+
+    record = chart(labs=[b12(250.0)], problems=[pregnancy()],
+                   drafts=[med(MedicationClass.FOLIC_ACID, ingredient="folic acid", dose_mg=0.4, draft=True)])
+    module, before = card_context("folic-acid-safety-sign")
+    _, now = card_context("folic-acid-safety-sign")
+    texts = card_texts(rule_module(module), before.texts, KB)
+    decision, = rule_module(module).decide(record, KB, Call(hook="order-sign"))
+    assert decision.lead == "pregnancy"
+    card, expected = render(decision, now, texts, KB), _render_as_before(decision, before, texts, KB)
+    assert card.summary == texts.lead_notes["pregnancy"].summary
+    assert orjson.dumps(to_json(card)) == orjson.dumps(to_json(expected))

@@ -1,8 +1,9 @@
-"""Assemble a Card from a kind's texts, the assessment's sections and the suggestions."""
+"""Assemble a Card from a kind's wording, its filled texts and the suggestions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from ..knowledge import Knowledge
@@ -11,7 +12,7 @@ from ..rules.assessment import B12Assessment
 from . import detail
 from .context import CardContext
 from .resources import SuggestionFields
-from .texts import CardTexts
+from .texts import CardTexts, placeholders
 
 #: Card kinds as ``source.topic`` (CDS Hooks 2.0: a topic categorises the card for filtering and
 #: analytics): feedback can then be counted per kind without storing the card itself.
@@ -31,32 +32,8 @@ def topic(kind: str, source: str) -> Coding:
     return Coding(system=TOPIC_SYSTEM, code=kind, display=f"{kind.replace('_', ' ')}: {source.split(';')[0]}")
 
 
-class Sections(dict[str, str]):
-    """Detail placeholders, each computed only when a text uses it (``str.format_map`` asks for it).
-
-    Why lazy: a card's text uses a few of the placeholders; computing every section (values, earlier
-    results, data-quality notes) for every card was a tenth of rendering. Values given up front win.
-    """
-
-    def __init__(self, a: B12Assessment, kb: Knowledge, values: Mapping[str, str],
-                 lazy: Mapping[str, Callable[[], str]]) -> None:
-        super().__init__(values)
-        self._a, self._kb, self._lazy = a, kb, lazy
-
-    def __missing__(self, key: str) -> str:
-        lazy = self._lazy.get(key)
-        if lazy is not None:
-            value = lazy()
-        elif key in _SECTIONS:
-            value = _SECTIONS[key](self._a, self._kb)
-        else:
-            raise KeyError(key)
-        self[key] = value
-        return value
-
-
-#: Every detail placeholder a text may use, filled from the assessment when first used.
-_SECTIONS = {
+#: Every detail placeholder of the assessment a text may use: placeholder -> (assessment, kb) -> markdown.
+SECTIONS: dict[str, Callable[[B12Assessment, Knowledge], str]] = {
     "decision": lambda a, kb: a.status.reason,
     "values": detail.values,
     "context": detail.context,
@@ -75,74 +52,87 @@ _SECTIONS = {
 }
 
 
-def sections(a: B12Assessment, kb: Knowledge, lazy: Mapping[str, Callable[[], str]] | None = None,
-             **extra: str) -> Sections:
-    """Every detail placeholder, filled from the assessment when a text uses it: ``extra`` as given,
-    ``lazy`` (placeholder -> function) and the assessment's own sections computed on first use."""
-    return Sections(a, kb, extra, lazy or {})
+@dataclass(frozen=True)
+class Wording:
+    """What a card takes from its texts alone: the same for every card of a kind, wording and patient.
+
+    ``summary`` and ``detail`` are the templates; ``fields`` the placeholders the two use, each once, read
+    from them once (a card fills only these: issue #12); the source, override reasons and links are
+    validated once and shared by those cards (frozen models).
+    """
+
+    summary: str
+    detail: str
+    fields: tuple[str, ...]
+    source: Source
+    override_reasons: tuple[Coding, ...]
+    links: tuple[Link, ...]
 
 
-def make_card(ctx: CardContext, texts: CardTexts, kb: Knowledge, kind: str, indicator: Indicator,
-              values: Mapping[str, str], suggestions: list[SuggestionFields] | list[Suggestion] | None = None,
-              selection: Literal["at-most-one", "any"] = "any", *, variant: str | None = None,
-              applies: frozenset[str] = frozenset()) -> Card:
-    """Build one card; ``selection`` only matters when there are suggestions.
+#: (id(texts), kind, variant, applies) -> (texts, kb, wording); bounded (a test's raw texts are parsed per call).
+_WORDINGS: dict[tuple[int, str, str | None, frozenset[str]], tuple[CardTexts, Knowledge, Wording]] = {}
+_WORDINGS_MAX = 512
+
+
+def wording(texts: CardTexts, kb: Knowledge, kind: str, variant: str | None = None,
+            applies: frozenset[str] = frozenset()) -> Wording:
+    """The wording of a kind (``variant`` picks one of its variants), built once per texts and kept.
+
+    ``applies`` names what holds for this patient ("pregnant"), so an override reason marked ``when`` is
+    offered only then.
+    """
+    key = (id(texts), kind, variant, applies)
+    kept = _WORDINGS.get(key)
+    if kept is not None and kept[0] is texts and kept[1] is kb:
+        return kept[2]
+    text = texts.kinds[kind]
+    variant_text = text.variants.get(variant) if variant else None
+    summary = variant_text.summary if variant_text else text.summary
+    body = variant_text.detail if variant_text and variant_text.detail else text.detail
+    source = text.card_source or texts.source
+    made = Wording(
+        summary=summary,
+        detail=body,
+        fields=tuple(dict.fromkeys((*placeholders(summary), *placeholders(body)))),
+        source=Source(label=source.label, url=kb.guidelines[source.guideline].url,
+                      topic=topic(kind, variant_text.source if variant_text else text.source)),
+        override_reasons=tuple(
+            Coding(system=texts.override_reason_system, code=code, display=texts.override_reasons[code].display)
+            for code in text.override_reasons
+            if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies),
+        links=tuple(Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute")
+                    for g in text.links),
+    )
+    if len(_WORDINGS) >= _WORDINGS_MAX:
+        _WORDINGS.clear()
+    _WORDINGS[key] = (texts, kb, made)
+    return made
+
+
+def make_card(ctx: CardContext, words: Wording, indicator: Indicator, summary: str, body: str,
+              suggestions: list[SuggestionFields] | list[Suggestion] | None = None,
+              selection: Literal["at-most-one", "any"] = "any") -> Card:
+    """Build and validate one card from its finished summary and detail; ``selection`` only matters with
+    suggestions.
 
     The suggestions may come as their fields (``resources.py``): they are then validated with the card.
-
-    ``variant`` picks a wording of the kind (``texts.VARIANTS``); ``applies`` names what holds for
-    this patient ("pregnant"), so an override reason marked ``when`` is offered only then.
+    Why the text is finished first: the card is validated once, as it is sent (a lead note replaces the
+    summary before, not after, the check).
 
     Why "any" by default: CDS Hooks 2.0 requires selectionBehavior with suggestions, and Epic
     honours only "any". "at-most-one" is used solely where suggestions are true alternatives
     (IM vs oral B12), where accepting both would double-treat; a client that supports only
     "any" still shows both, and isRecommended marks the guideline's first choice.
     """
-    text = texts.kinds[kind]
-    wording = text.variants.get(variant) if variant else None
-    summary = wording.summary if wording else text.summary
-    body = wording.detail if wording and wording.detail else text.detail
-    source, reasons, links = _fixed_parts(texts, kb, kind, variant, applies)
     suggestions = suggestions or []
     return Card(
         uuid=ctx.new_uuid(),
-        summary=summary.format_map(values),
-        detail=detail.tidy(body.format_map(values)),
+        summary=summary,
+        detail=body,
         indicator=indicator,
-        source=source,
+        source=words.source,
         suggestions=suggestions,
         selectionBehavior=selection if suggestions else None,
-        overrideReasons=reasons,
-        links=links,
+        overrideReasons=words.override_reasons,
+        links=words.links,
     )
-
-
-_FixedParts = tuple[Source, tuple[Coding, ...], tuple[Link, ...]]
-#: (id(texts), kind, variant, applies) -> (texts, parts); bounded (a test's raw texts are parsed per call).
-_FIXED: dict[tuple[int, str, str | None, frozenset[str]], tuple[CardTexts, Knowledge, _FixedParts]] = {}
-_FIXED_MAX = 512
-
-
-def _fixed_parts(texts: CardTexts, kb: Knowledge, kind: str, variant: str | None,
-                 applies: frozenset[str]) -> _FixedParts:
-    """The parts of a card that depend on its texts only (source, override reasons, links), validated once
-    per texts and kept: frozen models, shared by every card of that kind and wording."""
-    key = (id(texts), kind, variant, applies)
-    kept = _FIXED.get(key)
-    if kept is not None and kept[0] is texts and kept[1] is kb:
-        return kept[2]
-    text = texts.kinds[kind]
-    wording = text.variants.get(variant) if variant else None
-    source = text.card_source or texts.source
-    parts = (
-        Source(label=source.label, url=kb.guidelines[source.guideline].url,
-               topic=topic(kind, wording.source if wording else text.source)),
-        tuple(Coding(system=texts.override_reason_system, code=code, display=texts.override_reasons[code].display)
-              for code in text.override_reasons
-              if texts.override_reasons[code].when is None or texts.override_reasons[code].when in applies),
-        tuple(Link(label=kb.guidelines[g].label, url=kb.guidelines[g].url, type="absolute") for g in text.links),
-    )
-    if len(_FIXED) >= _FIXED_MAX:
-        _FIXED.clear()
-    _FIXED[key] = (texts, kb, parts)
-    return parts

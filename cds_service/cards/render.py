@@ -13,7 +13,7 @@ from ..knowledge import Knowledge
 from ..protocol.response import Card, Indicator
 from ..rules.decision import Decision, Fact, Labs, Level, Offer, Regimen, RemoveDrafts, Span
 from . import detail
-from .common import Sections, make_card
+from .common import SECTIONS, make_card, wording
 from .context import CardContext
 from .resources import SuggestionFields, delete_suggestion, lab_suggestion, regimen_suggestion
 from .texts import CardTexts
@@ -22,13 +22,13 @@ from .texts import CardTexts
 def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: Knowledge) -> Card:
     """The card for one decision (suggestion uuids first, then the card's: goldens depend on it)."""
     suggestions = [_suggestion(offer, ctx, texts, kb) for offer in decision.offers]
-    facts = {k: _fact(v) for k, v in decision.facts.items()} if decision.facts else {}
-    values = _DecisionSections(decision, texts, kb, facts)
-    card = make_card(ctx, texts, kb, decision.kind, _INDICATOR[decision.level], values, suggestions,
-                     "at-most-one" if decision.alternatives else "any", variant=decision.variant,
-                     applies=decision.applies)
+    words = wording(texts, kb, decision.kind, decision.variant, decision.applies)
+    values = _values(decision, texts, kb, words.fields)
+    summary, body = words.summary.format_map(values), detail.tidy(words.detail.format_map(values))
     if decision.lead is not None:
-        card = _with_lead(card, decision, texts)
+        summary, body = _with_lead(body, decision, texts)
+    card = make_card(ctx, words, _INDICATOR[decision.level], summary, body, suggestions,
+                     "at-most-one" if decision.alternatives else "any")
     # The drafts the card is about: an override at order-select then spares the same drafts at order-sign.
     return card.about([o.use.source_ref for o in decision.orders]) if decision.orders else card
 
@@ -36,22 +36,22 @@ def render(decision: Decision, ctx: CardContext, texts: CardTexts, kb: Knowledge
 _INDICATOR = {level: Indicator(level.value) for level in Level}
 
 
-class _DecisionSections(Sections):
-    """The assessment's sections, and those a decision adds (its regimen, drafts, optional tests), on first use.
+def _values(decision: Decision, texts: CardTexts, kb: Knowledge, fields: tuple[str, ...]) -> dict[str, str]:
+    """The placeholders the card's texts use, each computed once: the decision's facts, then the sections it
+    fills itself, then the assessment's.
 
-    Why a class, not four closures made for every card (issue #12): the same lookups, without building them.
+    Why only ``fields`` (read from the texts once, ``common.wording``): a text uses a few of the sections, and
+    the others (values, earlier results, data-quality notes) are the costly ones. Why a plain dict, not one
+    that computes a missing key when ``str.format_map`` asks (issue #12): the same values, without a Python
+    ``__missing__`` call, and a table lookup of its own, for every placeholder of every card.
     """
-
-    def __init__(self, decision: Decision, texts: CardTexts, kb: Knowledge, values: dict[str, str]) -> None:
-        super().__init__(decision.evidence, kb, values, {})
-        self._decision, self._texts = decision, texts
-
-    def __missing__(self, key: str) -> str:
-        own = _OWN.get(key)
-        if own is None:
-            return super().__missing__(key)
-        value = self[key] = own(self._decision, self._texts, self._kb)
-        return value
+    values = {k: _fact(v) for k, v in decision.facts.items()} if decision.facts else {}
+    a = decision.evidence
+    for name in fields:
+        if name not in values:
+            own = _OWN.get(name)
+            values[name] = own(decision, texts, kb) if own is not None else SECTIONS[name](a, kb)
+    return values
 
 
 def _notes(decision: Decision, texts: CardTexts, kb: Knowledge) -> str:
@@ -62,7 +62,7 @@ def _orders(decision: Decision, texts: CardTexts, kb: Knowledge) -> str:
     return detail.orders(decision.orders, texts.orders_heading) if decision.orders else ""
 
 
-#: The sections a decision fills itself: placeholder -> (decision, texts, kb) -> markdown.
+#: The sections a decision fills itself (before the assessment's): placeholder -> (decision, texts, kb) -> markdown.
 _OWN: dict[str, Callable[[Decision, CardTexts, Knowledge], str]] = {
     "regimen": lambda decision, texts, kb: _regimen(decision, kb), "notes": _notes,
     "optional_test": lambda decision, texts, kb: _optional_test(decision, texts), "orders": _orders}
@@ -101,13 +101,14 @@ def _fact(value: Fact) -> str:
     return detail.escape_markdown(value)
 
 
-def _with_lead(card: Card, decision: Decision, texts: CardTexts) -> Card:
+def _with_lead(body: str, decision: Decision, texts: CardTexts) -> tuple[str, str]:
     """The texts' note replaces the summary and the lead paragraph; the values stay below it.
 
-    Why (B12-RULES.md §7): a folic acid card lowered to info for pregnancy says pregnancy is why;
-    "check B12 before starting folic acid" must not delay standard pregnancy folic acid.
+    Returns the card's (summary, detail). Why (B12-RULES.md §7): a folic acid card lowered to info for
+    pregnancy says pregnancy is why; "check B12 before starting folic acid" must not delay standard
+    pregnancy folic acid.
     """
     note = texts.lead_notes[decision.lead or ""]
-    rest = card.detail.split("\n\n", 1)[1] if "\n\n" in card.detail else ""
+    rest = body.split("\n\n", 1)[1] if "\n\n" in body else ""
     lead = note.text.format(decision=decision.evidence.status.reason)
-    return card.model_copy(update={"summary": note.summary, "detail": detail.tidy(f"{lead}\n\n{rest}")})
+    return note.summary, detail.tidy(f"{lead}\n\n{rest}")

@@ -151,6 +151,20 @@ def _check_wording(where: str, summary: str, detail: str, fields: _Fields) -> No
                          f"must be under {SUMMARY_MAX}")
 
 
+def placeholders(template: str) -> tuple[str, ...]:
+    """Every placeholder ``str.format_map`` looks up in a text, in order (those in a format spec too).
+
+    >>> placeholders("{decision} and {values}{notes:{renal}}")
+    ('decision', 'values', 'notes', 'renal')
+    """
+    names: list[str] = []
+    for _, name, spec, _ in string.Formatter().parse(template):
+        if name is not None:
+            names.append(name)
+            names.extend(placeholders(spec) if spec else ())
+    return tuple(names)
+
+
 def _check_template(where: str, template: str, allowed: frozenset[str] | set[str]) -> None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
