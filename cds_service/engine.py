@@ -75,5 +75,5 @@ def cards_for(service: ServiceDefinition, chart: Chart, ctx: CardContext, kb: Kn
     decisions = rule_module(service.evaluator).decide(
         chart, kb, Call(hook=service.hook, selections=ctx.selections, parameters=service.parameters))
     cards = render_cards(service.evaluator, decisions, ctx, kb)
-    # An indicator is held as its text (``use_enum_values``) or, after a model_copy, as the StrEnum: both are keys.
+    # An indicator is held as its text (``use_enum_values``); a StrEnum (a card changed by model_copy) is the same key.
     return sorted(cards, key=lambda card: SEVERITY_ORDER[card.indicator])

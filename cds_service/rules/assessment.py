@@ -10,18 +10,9 @@ from ..knowledge import Knowledge, load_knowledge
 from .b12_status import B12Status, B12StatusCode, b12_status
 from .courses import course_of
 from .dates import add_months
-from .findings import (
-    ProblemFinding,
-    RiskFactors,
-    has_ileal_resection,
-    has_neurological_involvement,
-    has_pure_motor_neuropathy,
-    malabsorption_causes,
-    other_risk_factors,
-    recorded_b12_deficiency,
-)
+from .findings import ProblemFinding, RiskFactors, other_risk_factors, problem_findings
 from .haematology import HaematologicalSigns, haematological_signs
-from .markers import Band, total_b12_reading
+from .markers import Band, total_b12_band
 from .medicines import RiskMedicineUse, risk_medicines
 from .therapy import counts_as_b12_replacement, low_dose_b12
 
@@ -106,11 +97,12 @@ def assess(chart: Chart, kb: Knowledge | None = None) -> B12Assessment:
         notes.extend(pick.notes)
     notes.extend(status.renal.notes)
     notes.extend(haem.notes)
+    found = problem_findings(chart)
     return B12Assessment.of(
-        status=status, neuro=has_neurological_involvement(chart), pure_motor=has_pure_motor_neuropathy(chart),
-        malabsorption=malabsorption_causes(chart), ileal_resection=has_ileal_resection(chart),
-        recorded_deficiency=recorded_b12_deficiency(chart), risk_medicines=risk_medicines(chart, kb),
-        other_risks=other_risk_factors(chart, kb), haematology=haem,
+        status=status, neuro=found["neuro"], pure_motor=found["pure_motor"], malabsorption=found["malabsorption"],
+        ileal_resection=found["ileal_resection"], recorded_deficiency=found["recorded_deficiency"],
+        risk_medicines=risk_medicines(chart, kb),
+        other_risks=other_risk_factors(chart, kb, problems=found["other_risks"]), haematology=haem,
         reassessment=reassessment_due(chart, status, kb), stale_low_b12=_stale_low_b12(status, kb),
         low_dose_b12=low_dose_b12(chart, kb), notes=tuple(dict.fromkeys(notes)),
     )
@@ -141,8 +133,13 @@ def reassessment_due(chart: Chart, status: B12Status, kb: Knowledge) -> Reassess
 
 
 def _stale_low_b12(status: B12Status, kb: Knowledge) -> LabResult | None:
-    for result in status.stale_results:
-        if result.analyte is Analyte.B12_TOTAL and result.value is not None and (
-                total_b12_reading(result, kb).band is Band.LOW):
-            return result
+    """The newest total B12 older than the lookback, when it was deficient (a reason to test again).
+
+    Why the band alone (``total_b12_band``): the reading's explanation and note are not shown for it.
+    """
+    for pick in status.picks:
+        if pick.analyte is Analyte.B12_TOTAL:
+            result = pick.stale_latest
+            if result is not None and result.value is not None and total_b12_band(result, kb) is Band.LOW:
+                return result
     return None

@@ -31,6 +31,9 @@ IRREVERSIBLE = frozenset({ProblemCategory.PERNICIOUS_ANAEMIA, ProblemCategory.GA
 OTHER_RISK = frozenset({ProblemCategory.VEGAN_DIET, ProblemCategory.AUTOIMMUNE_DISEASE,
                         ProblemCategory.NITROUS_OXIDE_USE})
 _NOT_TRUE = frozenset({"refuted", "entered-in-error"})
+PURE_MOTOR = frozenset({ProblemCategory.MOTOR_NEUROPATHY})
+ILEAL_RESECTION = frozenset({ProblemCategory.ILEAL_RESECTION})
+RECORDED_DEFICIENCY = frozenset({ProblemCategory.B12_DEFICIENCY})
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,29 @@ def _finding(chart: Chart, categories: frozenset[ProblemCategory]) -> ProblemFin
     return ProblemFinding(present=True, problems=tuple(found)) if found else _ABSENT
 
 
+#: The findings an assessment reads off the problem list (``problem_findings``), each with its categories.
+ASSESSED = {"neuro": NEUROLOGICAL, "pure_motor": PURE_MOTOR, "malabsorption": MALABSORPTION,
+            "ileal_resection": ILEAL_RESECTION, "recorded_deficiency": RECORDED_DEFICIENCY, "other_risks": OTHER_RISK}
+_ASSESSED_AS = {category: tuple(name for name, categories in ASSESSED.items() if category in categories)
+                for category in ProblemCategory}
+
+
+def problem_findings(chart: Chart) -> dict[str, ProblemFinding]:
+    """Each finding of ``ASSESSED`` by name, as its own function gives it (``has_neurological_involvement``, ...).
+
+    Why one pass (issue #12): the assessment asked for six findings of the same problem list, and each read
+    the whole list; here each problem is looked at once, and the problems keep the list's order.
+    """
+    found: dict[str, list[Problem]] = {}
+    for problem in chart.problems:
+        names = _ASSESSED_AS[problem.category]
+        if names and _counts(problem):
+            for name in names:
+                found.setdefault(name, []).append(problem)
+    return {name: ProblemFinding(present=True, problems=tuple(found[name])) if name in found else _ABSENT
+            for name in ASSESSED}
+
+
 def has_neurological_involvement(chart: Chart) -> ProblemFinding:
     """Active neuropathy, paraesthesia, SCD, ataxia or cognitive impairment (§4)."""
     return _finding(chart, NEUROLOGICAL)
@@ -75,7 +101,7 @@ def has_neurological_involvement(chart: Chart) -> ProblemFinding:
 
 def has_pure_motor_neuropathy(chart: Chart) -> ProblemFinding:
     """A neuropathy coded as purely motor: atypical for B12, consider other causes (000)."""
-    return _finding(chart, frozenset({ProblemCategory.MOTOR_NEUROPATHY}))
+    return _finding(chart, PURE_MOTOR)
 
 
 def malabsorption_causes(chart: Chart) -> ProblemFinding:
@@ -85,12 +111,12 @@ def malabsorption_causes(chart: Chart) -> ProblemFinding:
 
 def has_ileal_resection(chart: Chart) -> ProblemFinding:
     """Ileal resection: > 20 cm needs 1 mg IM monthly (002); the length is not in the facts."""
-    return _finding(chart, frozenset({ProblemCategory.ILEAL_RESECTION}))
+    return _finding(chart, ILEAL_RESECTION)
 
 
 def recorded_b12_deficiency(chart: Chart) -> ProblemFinding:
     """B12 deficiency already on the problem list (a reason to test when no recent result)."""
-    return _finding(chart, frozenset({ProblemCategory.B12_DEFICIENCY}))
+    return _finding(chart, RECORDED_DEFICIENCY)
 
 
 def is_pregnant(chart: Chart, kb: Knowledge) -> ProblemFinding:
@@ -106,8 +132,8 @@ def is_pregnant(chart: Chart, kb: Knowledge) -> ProblemFinding:
     return ProblemFinding(present=True, problems=tuple(found)) if found else _ABSENT
 
 
-def other_risk_factors(chart: Chart, kb: Knowledge) -> RiskFactors:
-    """Age over 60 and the risk problems of §4 (001).
+def other_risk_factors(chart: Chart, kb: Knowledge, *, problems: ProblemFinding | None = None) -> RiskFactors:
+    """Age over 60 and the risk problems of §4 (001); ``problems``: their finding, when already made.
 
     Why: "age > 60" is read as "past the 60th birthday" - on the birthday itself, not yet.
     """
@@ -118,5 +144,5 @@ def other_risk_factors(chart: Chart, kb: Knowledge) -> RiskFactors:
     if birth is not None:
         before_birthday = (chart.today.month, chart.today.day) < (birth.month, birth.day)
         age = chart.today.year - birth.year - before_birthday
-    problems = _finding(chart, OTHER_RISK).problems
-    return RiskFactors(older_than_threshold=older, age_years=age, problems=problems)
+    found = (problems or _finding(chart, OTHER_RISK)).problems
+    return RiskFactors(older_than_threshold=older, age_years=age, problems=found)

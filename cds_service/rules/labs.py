@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -88,6 +89,9 @@ def _marked(result: LabResult, start: date) -> LabResult:
                      issues=(*r.issues, DataIssue.STALE), source_ref=r.source_ref, code=r.code)
 
 
+_EFFECTIVE = operator.attrgetter("effective")  # the newest first: the same order as a lambda, without its call
+
+
 def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_months: int | None = None) -> LabPick:
     """Pick the most recent usable result of ``analyte`` within the lookback (``lookback_months``: a
     rule's own window, e.g. a monitoring interval; the knowledge's 12 months otherwise)."""
@@ -113,9 +117,9 @@ def latest_usable(chart: Chart, analyte: Analyte, kb: Knowledge, *, lookback_mon
             shown = f": {result.reported}" if result.reported and result.reported != "no value" else ""
             notes.append(f"{_ref(result)} not used ({issues}){shown}")
     latest = _newest(usable, analyte)
-    context = sorted(
-        (r for r in results if r is not latest and r.effective is not None and r.value is not None),
-        key=lambda r: r.effective, reverse=True)
+    context = [r for r in results if r is not latest and r.effective is not None and r.value is not None]
+    if len(context) > 1:  # Why: one earlier result (most charts) has no order to find
+        context.sort(key=_EFFECTIVE, reverse=True)
     return LabPick.of(analyte=analyte, latest=latest, context=tuple(context), notes=tuple(notes),
                       future_dated=frozenset(future))
 

@@ -68,17 +68,33 @@ def total_b12_reading(result: LabResult, kb: Knowledge) -> MarkerReading:
     band = band_of(result, low, high)
     explanation = _explain(band, low, high, t.b12_total_deficient_below.unit)
     note = _comparator_note(result, band)
-    if _reported_molar(result, kb) and result.value is not None:
-        factor = t.b12_molar_to_mass_factor.value
-        molar_value = round(result.value / factor, 6)  # undo the chart's conversion, no float noise
-        molar = _scaled(result, molar_value)
-        m_low, m_high = t.b12_total_molar_deficient_below.value, t.b12_total_molar_normal_above.value
-        molar_band = band_of(molar, m_low, m_high)
-        if _CAUTION[molar_band] < _CAUTION[band]:
-            band = molar_band
-            explanation = _explain(band, m_low, m_high, t.b12_total_molar_deficient_below.unit)
-            note = f"reported {molar_value:g} pmol/L: judged against the molar threshold ({explanation})"
+    molar = _molar_band(result, kb)
+    if molar is not None and _CAUTION[molar[0]] < _CAUTION[band]:
+        band, molar_value = molar
+        explanation = _explain(band, t.b12_total_molar_deficient_below.value, t.b12_total_molar_normal_above.value,
+                               t.b12_total_molar_deficient_below.unit)
+        note = f"reported {molar_value:g} pmol/L: judged against the molar threshold ({explanation})"
     return MarkerReading(result=result, band=band, explanation=explanation, note=note)
+
+
+def total_b12_band(result: LabResult, kb: Knowledge) -> Band:
+    """``total_b12_reading(result, kb).band``, without the explanation and note a card shows beside it."""
+    t = kb.thresholds
+    band = band_of(result, t.b12_total_deficient_below.value, t.b12_total_normal_above.value)
+    molar = _molar_band(result, kb)
+    return molar[0] if molar is not None and _CAUTION[molar[0]] < _CAUTION[band] else band
+
+
+def _molar_band(result: LabResult, kb: Knowledge) -> tuple[Band, float] | None:
+    """A total B12 the lab reported in pmol/L: its band against the molar thresholds, and its value in pmol/L."""
+    if not _reported_molar(result, kb) or result.value is None:
+        return None
+    t = kb.thresholds
+    # Undo the chart's conversion, no float noise.
+    molar_value = round(result.value / t.b12_molar_to_mass_factor.value, 6)
+    band = band_of(_scaled(result, molar_value), t.b12_total_molar_deficient_below.value,
+                   t.b12_total_molar_normal_above.value)
+    return band, molar_value
 
 
 def active_b12_reading(result: LabResult, kb: Knowledge) -> MarkerReading:
