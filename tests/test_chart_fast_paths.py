@@ -573,6 +573,8 @@ def test_values_are_measured_as_with_the_plain_multiplier(resource: dict, analyt
     low_high = quantities.read_reference_range(resource, table, found[1])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(quantities, "_table_multiplier", lambda table, units: quantities.unit_multiplier(units, table))
+        patch.setattr(quantities, "_units_in", lambda table, quantity: (
+            units := tuple(quantity_units(quantity)), quantities.unit_multiplier(units, table) if units else None))
         assert quantities.measure(resource, table, canonical, implied) == found
         assert quantities.read_reference_range(resource, table, found[1]) == low_high
 
