@@ -226,3 +226,37 @@ def test_observations_are_read_as_before(resources: list) -> None:
         if result is not None:
             results.append(result)
     assert labs.read_labs(resources, KB) == (tuple(results), tuple(notes))
+
+
+# --- the pregnancy tests among the Observations (pregnancy.read_pregnancy_tests) ------------------------------
+
+def _mostly(good: st.SearchStrategy) -> st.SearchStrategy:
+    """``good``, else junk now and then (``good | _JUNK`` draws each of _JUNK's kinds as often as ``good``)."""
+    return st.one_of(*[good] * 7, _JUNK)
+
+
+_ANSWERS = st.fixed_dictionaries({
+    "text": _mostly(st.sampled_from(["Pregnant", "not pregnant", "Positive", "negative"]))}, optional={
+    "coding": st.lists(st.sampled_from([{"system": LOINC, "code": "LA15173-0"}, {"system": LOINC, "code": "x"}])
+                       | _CODINGS, max_size=1)})
+_PREGNANCY = st.fixed_dictionaries({
+    "resourceType": st.just("Observation"),
+    "code": st.builds(lambda code: {"coding": [{"system": LOINC, "code": code}]},
+                      st.sampled_from(["82810-3", " 2106-3 ", "2106-3", "718-7"])),
+    "status": _mostly(st.sampled_from(["final", "final", "preliminary"])), "valueCodeableConcept": _ANSWERS},
+    optional={"id": st.sampled_from(["p1", ""]) | _JUNK,
+    "valueString": st.sampled_from(["positive", "negative", ""]) | _JUNK,
+    "effectiveDateTime": _mostly(_DATES), "interpretation": _FLAGS})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PREGNANCY | OBSERVATIONS | WELL_FORMED | _JUNK, max_size=5))
+def test_pregnancy_tests_are_read_as_before(resources: list) -> None:
+    from cds_service.chart.pregnancy import read_pregnancy_test, read_pregnancy_tests
+
+    problems, notes = [], []
+    for resource in resources:  # as read_pregnancy_tests did: every Observation asked in turn
+        found, found_notes = read_pregnancy_test(resource, KB)
+        problems += found
+        notes += found_notes
+    assert read_pregnancy_tests(resources, KB) == (tuple(problems), tuple(notes))

@@ -236,6 +236,28 @@ def _compile_type(spec: Mapping[str, Check]) -> Callable[[JSON], dict[str, str]]
 _BY_TYPE: dict[str, Callable[[JSON], dict[str, str]]] = {kind: _compile_type(spec) for kind, spec in SPECS.items()}
 
 
+def unreadable_of(kind: str) -> Callable[[JSON], dict[str, str]]:
+    """Return :func:`unreadable` for resources of one checked type (a key of ``SPECS``).
+
+    Why: a reader that has already checked the type (every Observation read) calls it without asking again.
+    """
+    return _BY_TYPE[kind]
+
+
+def element_check(kind: str, key: str) -> Check:
+    """Return the check of one element of a type (compiled): ``unreadable(resource).get(key)`` of a resource of
+    that type holding ``key`` is ``element_check(kind, key)(resource[key])`` or None.
+
+    Why: a reader that drops a resource keeps only this element's problem (an Observation that is no lab
+    test keeps its ``code``'s), and need not check the others.
+    """
+    return _ELEMENTS[kind, key]
+
+
+_ELEMENTS: dict[tuple[str, str], Check] = {(kind, key): compiled(check) for kind, spec in SPECS.items()
+                                           for key, check in spec.items()}
+
+
 def unreadable(resource: JSON) -> dict[str, str]:
     """Return {element: why} for each element the readers use that could not be read."""
     kind = resource.get("resourceType")

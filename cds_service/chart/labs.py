@@ -13,7 +13,7 @@ from datetime import date
 
 from cds_service.knowledge import Knowledge, UnitTable
 
-from .elements import unreadable, unreadable_notes
+from .elements import element_check, unreadable_notes, unreadable_of
 from .facts import Analyte, DataIssue, Interpretation, LabResult
 from .fhir_types import (
     JSON,
@@ -139,9 +139,11 @@ def read_observation(resource: object, kb: Knowledge, pairs: tuple[tuple[str, st
         return None, ()
     analyte, code, ambiguity = identify(resource, kb, pairs)
     if analyte is None:
-        broken = {k: v for k, v in unreadable(resource).items() if k == "code"}
-        return None, (ambiguity,) if ambiguity else unreadable_notes(resource, broken, "not used")
-    found = unreadable(resource)
+        if ambiguity:
+            return None, (ambiguity,)
+        problem = _CODE_CHECK(resource["code"]) if "code" in resource else None  # the only element kept
+        return None, unreadable_notes(resource, {"code": problem}, "not used") if problem else ()
+    found = _UNREADABLE(resource)
     defects = unreadable_notes(resource, found) if found else ()
     table, canonical_unit, implied = _units_of(kb, analyte, code)
     measured, value_units = measure(resource, table, canonical_unit, implied)
@@ -163,12 +165,16 @@ def read_observation(resource: object, kb: Knowledge, pairs: tuple[tuple[str, st
         reference_high=high,
         interpretation=interpretation(resource, kb) if "interpretation" in resource else None,
         issues=tuple(dict.fromkeys(issues)) if len(issues) > 1 else issues,
-        source_ref=resource_ref(resource),
+        source_ref=f"Observation/{as_str(resource.get('id')) or '?'}",  # resource_ref, its type known
         code=code,
     )
     if measured.issues or measured.unit_note:  # the only sources of a unit note
         return result, (*defects, *_unit_notes(result, measured.unit_note))
     return result, defects
+
+
+_UNREADABLE = unreadable_of("Observation")  # elements.unreadable of a resource known to be an Observation
+_CODE_CHECK = element_check("Observation", "code")
 
 
 @functools.lru_cache(maxsize=256)  # per analyte and matched LOINC code: a few dozen pairs in all

@@ -69,6 +69,8 @@ def read_pregnancy_tests(observations: list[JSON], kb: Knowledge,
     problems: list[Problem] = []
     notes: list[str] = []
     for resource, coded in zip(observations, observation_codes(observations) if pairs is None else pairs, strict=True):
+        if not _is_test(kb, coded):  # read_pregnancy_test's own first answer, asked here: nearly every one is not
+            continue
         found, found_notes = read_pregnancy_test(resource, kb, coded)
         problems += found
         notes += found_notes
