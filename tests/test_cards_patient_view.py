@@ -221,3 +221,24 @@ def test_a_long_record_still_gives_a_short_card_with_lab_rounded_notes():
     assert len(data_quality) <= 3
     assert long_name not in card.detail and "…" in card.detail
     assert card.detail.startswith("**Treat now: B12 deficiency")  # the decision is never cut
+
+
+def test_a_long_card_keeps_the_line_of_a_result_dated_in_the_future():
+    """B12-RULES.md §7: the card notes a future-dated result. Its line under "Earlier results" is its only
+    mention, so a long card cuts the other earlier results, never that line (nor one not usable)."""
+    from datetime import timedelta
+
+    names = ["Peripheral neuropathy, both feet, with reduced vibration sense and absent ankle jerks",
+             *(f"Neuropathy {i}" for i in range(5))]
+    problems = [dataclasses.replace(problem(P.NEUROPATHY), display=name) for name in names]
+    meds = [med(MedicationClass.METFORMIN, ingredient="metformin", start=days_ago(12505)),
+            *(med(MedicationClass.PPI, ingredient=f"omeprazole {i}0 mg", start=days_ago(800)) for i in range(1, 6))]
+    future = days_ago(0) + timedelta(days=30)
+    labs = [b12(150), b12(140, on=future), b12(400, on=days_ago(900))]
+    notes = tuple(f"MedicationRequest/m{i}: dosage[0].timing could not be read (not a FHIR date)" for i in range(5))
+    (card,) = cards_for(chart(labs=labs, problems=problems, meds=meds, notes=notes))
+    assert len(card.detail) < 1000, card.detail
+    assert "- (more in the record)" in card.detail  # a long card: it was cut
+    assert f"- Serum B12 140 ng/L on {future} (dated in the future; not used)" in card.detail.splitlines()
+    assert "over 12 months old" not in card.detail  # an old result is context only, and goes first
+    assert card.detail.startswith("**Treat now: B12 deficiency")

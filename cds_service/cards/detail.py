@@ -233,10 +233,16 @@ def _why_context(result: LabResult, months: int, future: frozenset[str]) -> str:
     others but never decides; its line says so, rather than leaving it to a second note.
     """
     if result.source_ref in future:
-        return " (dated in the future; not used)"
+        return _FUTURE_WHY
     if result.issues == (DataIssue.STALE,):
         return f" (over {months} months old)"
-    return " (not used: " + ", ".join(ISSUE_WORDS.get(i, i.value) for i in result.issues) + ")" if result.issues else ""
+    return _NOT_USED_WHY + ", ".join(ISSUE_WORDS.get(i, i.value) for i in result.issues) + ")" if result.issues else ""
+
+
+#: Why an earlier result was set aside for something other than its age: its line under "Earlier results" is the
+#: card's only mention of it (``_chart_notes`` adds no second line), so ``fit`` keeps these lines.
+_FUTURE_WHY = " (dated in the future; not used)"
+_NOT_USED_WHY = " (not used: "
 
 
 def notes(a: B12Assessment, kb: Knowledge, extra_refs: frozenset[str] = frozenset()) -> str:
@@ -359,8 +365,10 @@ def tidy(markdown: str) -> str:
 def fit(markdown: str, limit: int = DETAIL_MAX) -> str:
     r"""Keep a detail under ``limit`` characters on a long record (B12-RULES.md §9).
 
-    Earlier results go first, then the last lines of the longest list (values used, data quality),
-    never the decision, the renal caveat or the folic acid order; a line says more is in the record.
+    Earlier results go first, but not those set aside as dated in the future or not usable: their line
+    is the card's only mention of them (B12-RULES.md §7: the card notes a future-dated result). Then
+    the last lines of the longest list (values used, data quality), never the decision, the renal
+    caveat or the folic acid order; a line says more is in the record.
 
     >>> text = "**Treat.**\n\n**Values used**\n" + "\n".join(f"- value {i:02}" for i in range(10))
     >>> print(fit(text, 60))
@@ -372,7 +380,7 @@ def fit(markdown: str, limit: int = DETAIL_MAX) -> str:
     """
     if len(markdown) < limit:
         return markdown
-    blocks = [b for b in markdown.split("\n\n") if not b.startswith("**Earlier results")]
+    blocks = [kept for b in markdown.split("\n\n") if (kept := _set_aside_only(b))]
     while len("\n\n".join(blocks)) >= limit:
         lists = [i for i, b in enumerate(blocks)
                  if b.startswith(("**Values used", "**Data quality")) and b.count("\n- ") > 2]
@@ -383,3 +391,13 @@ def fit(markdown: str, limit: int = DETAIL_MAX) -> str:
         del lines[-2 if lines[-1] == _MORE else -1]
         blocks[i] = "\n".join(lines if lines[-1] == _MORE else [*lines, _MORE])
     return "\n\n".join(blocks)
+
+
+def _set_aside_only(block: str) -> str:
+    """A block as it stays on a long card: "Earlier results" cut to the lines of results set aside for a
+    reason other than age (nothing when there are none); any other block whole."""
+    if not block.startswith("**Earlier results"):
+        return block
+    heading, *lines = block.split("\n")
+    kept = [line for line in lines if line.endswith(_FUTURE_WHY) or _NOT_USED_WHY in line]
+    return "\n".join([heading, *kept]) if kept else ""
