@@ -88,9 +88,10 @@ class FhirClient:
         pages = 1
         while True:
             _expect_bundle(bundle)
-            if search_failed(bundle):
+            resources = searchset_resources(bundle)
+            if resources is None:
                 raise FetchError("the FHIR server reported an error in the search results", "search_error")
-            result.resources.extend(bundle_resources(bundle))
+            result.resources.extend(resources)
             next_url = next_link(bundle)
             if next_url is None or first_page_only:
                 return result
@@ -171,11 +172,44 @@ def search_failed(bundle: dict[str, Any]) -> bool:
     """True when a searchset carries an OperationOutcome with an error or fatal issue (partial results)."""
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
-            issues = resource.get("issue") or []
-            if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues):
-                return True
+        if (isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"
+                and _reports_error(resource)):
+            return True
     return False
+
+
+def searchset_resources(bundle: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Return ``bundle_resources(bundle)``, or None when ``search_failed(bundle)``, in one walk of the entries.
+
+    Why: every prefetched or fetched searchset was walked twice (and the failure check came first, so an
+    error anywhere in the Bundle wins over what the resource walk would make of an earlier entry). One walk
+    gives the same answers: an entry whose ``search`` is something other than an object (which
+    ``bundle_resources`` cannot read) hands the whole Bundle to the two walks, which answer or raise as before
+    (``tests/test_data_fast_paths.py`` compares them over varied and malformed Bundles).
+    """
+    resources = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("resourceType")
+        if not isinstance(kind, str):
+            continue
+        if kind == "OperationOutcome" and _reports_error(resource):
+            return None
+        search = entry.get("search")
+        if search:
+            if not isinstance(search, dict):
+                return None if search_failed(bundle) else bundle_resources(bundle)
+            if search.get("mode") == "outcome":
+                continue
+        resources.append(resource)
+    return resources
+
+
+def _reports_error(outcome: dict[str, Any]) -> bool:
+    """True when an OperationOutcome has an issue of severity error or fatal."""
+    return any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in outcome.get("issue") or [])
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

@@ -35,7 +35,7 @@ from .fhir_client import (
     SearchResult,
     bundle_resources,
     next_link,
-    search_failed,
+    searchset_resources,
 )
 from .medications import unresolved_medication_refs
 from .needs import PrefetchNeeds
@@ -107,7 +107,7 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
         if read_type is not None:
             reads.add(key)
         if key in provided:
-            outcome = _use_provided(key, query, provided[key], call.context.patientId,
+            outcome = _use_provided(key, provided[key], call.context.patientId,
                                     follow_pages=key not in service.newest_page_keys, read_type=read_type)
             if outcome.resources is not None:
                 data.by_key[key] = outcome.resources
@@ -200,10 +200,14 @@ class _Provided(NamedTuple):  # a named tuple, not a frozen dataclass: one per p
     next_bundle: dict[str, Any] | None = None
 
 
-def _use_provided(key: str, query: str, value: Any, patient_id: str, *, follow_pages: bool = True,
+def _use_provided(key: str, value: Any, patient_id: str, *, follow_pages: bool = True,
                   read_type: str | None) -> _Provided:
     """Classify one prefetch value sent by the EHR (``follow_pages``: its further pages count, if any);
-    ``read_type`` is the resource type ``query`` reads, None for a search (``_read_type``)."""
+    ``read_type`` is the resource type the key's query reads, None for a search (``_read_type``).
+
+    A Bundle's entries are walked once (``searchset_resources``), and the patient check reads only the
+    resources kept, none for an empty searchset (most keys of a usual call).
+    """
     if value is None:
         return _Provided([], provenance="null")
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
@@ -211,21 +215,21 @@ def _use_provided(key: str, query: str, value: Any, patient_id: str, *, follow_p
     kind = value["resourceType"]
     if kind == "OperationOutcome":
         return _Provided(None, reason="the EHR reported that this prefetch failed")
-    read = read_type
-    if read and kind == read:
-        resources = [value]
+    if read_type and kind == read_type:
+        resources: list[dict[str, Any]] | None = [value]
     elif kind == "Bundle":
-        if search_failed(value):
+        resources = searchset_resources(value)
+        if resources is None:
             return _Provided(None, reason="the EHR's search reported an error (OperationOutcome in the Bundle)")
-        resources = bundle_resources(value)
     else:
-        return _Provided(None, reason=f"expected {read if read else 'a Bundle'}, got {kind}")
-    stranger = _other_patient(resources, patient_id)
-    if stranger:
-        raise InvalidRequest(f"prefetch.{key} holds {stranger}, which belongs to another patient",
-                             expression=[f"prefetch.{key}"])
-    if read and kind == "Bundle":
-        resources = [r for r in resources if r["resourceType"] == read]
+        return _Provided(None, reason=f"expected {read_type if read_type else 'a Bundle'}, got {kind}")
+    if resources:
+        stranger = _other_patient(resources, patient_id)
+        if stranger:
+            raise InvalidRequest(f"prefetch.{key} holds {stranger}, which belongs to another patient",
+                                 expression=[f"prefetch.{key}"])
+        if read_type and kind == "Bundle":
+            resources = [r for r in resources if r["resourceType"] == read_type]
     more = follow_pages and kind == "Bundle" and next_link(value) is not None
     return _Provided(resources, next_bundle=value if more else None)
 
