@@ -1,6 +1,8 @@
 """The data layer's faster ways give the answers of the plain ones (docs/performance.md, session 6): prefetch
 queries filled once per service and set of context values, then reused; the plain fill is
-:func:`fill_template` per key and call, and the read check ``READ_QUERY`` on each filled query.
+:func:`fill_template` per key and call, and the read check ``READ_QUERY`` on each filled query. Session 8: a
+searchset walked once, the prefetched values classified with it, and the Medications at hand found in one walk;
+the plain versions are spelled out here as they stood, and compared over varied and malformed input.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds_service.data.fhir_client import bundle_resources, next_link, search_failed, searchset_resources
+from cds_service.data.medications import MEDICATION_REF, USES_MEDICATION, medications_at_hand
 from cds_service.data.prefetch import READ_QUERY, _other_patient, _Provided, _queries, _use_provided
 from cds_service.errors import InvalidRequest
 from cds_service.protocol.prefetch_tokens import fill_template, template_tokens, token_values
@@ -140,3 +143,41 @@ def test_a_prefetched_value_is_classified_as_before(value: object, read_type: st
     assert found == plain
     if found[0] == "answer" and found[1].next_bundle is not None:
         assert found[1].next_bundle is value
+
+
+# --- the Medications at hand and the references to read, in one walk (session 8) ---------------------------
+
+
+def _medications_as_before(resources: list[dict]) -> tuple[dict[str, dict], list[str]]:
+    """``prefetch._fetch_medications``'s two walks as they were: the Medications held, then
+    ``medications.unresolved_medication_refs`` less those held."""
+    held = {}
+    for resource in resources:
+        if resource["resourceType"] == "Medication" and isinstance(resource.get("id"), str):
+            held[f"Medication/{resource['id']}"] = resource
+    found: dict[str, None] = {}
+    for resource in resources:
+        if resource.get("resourceType") not in USES_MEDICATION:
+            continue
+        reference = (resource.get("medicationReference") or {}).get("reference")
+        if isinstance(reference, str) and MEDICATION_REF.match(reference):
+            found.setdefault(reference, None)
+    return held, [ref for ref in found if ref not in held]
+
+
+_med_refs = st.sampled_from(["Medication/m1", "Medication/m2", "Medication/m 3", "#m1", "Medication/", "m1",
+                             "Medication/m1/_history/1", "http://x/Medication/m1"]) | _junk
+_med_records = st.fixed_dictionaries(
+    {"resourceType": st.sampled_from(["MedicationRequest", "MedicationStatement", "MedicationAdministration",
+                                      "MedicationDispense", "Medication", "Observation", "Bundle"])},
+    optional={"id": st.sampled_from(["m1", "m2", "m 3"]) | _junk,
+              "medicationReference": st.fixed_dictionaries({}, optional={"reference": _med_refs}) | _junk})
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_med_records, max_size=8))
+def test_the_medications_at_hand_are_found_as_before(resources: list[dict]) -> None:
+    found = _outcome(medications_at_hand, resources)
+    assert found == _outcome(_medications_as_before, resources)
+    if found[0] == "answer":
+        assert list(found[1][0]) == list(_medications_as_before(resources)[0])  # the same order

@@ -10,20 +10,29 @@ MEDICATION_REF = re.compile(r"^Medication/[A-Za-z0-9\-.]{1,64}$")
 USES_MEDICATION = ("MedicationRequest", "MedicationStatement", "MedicationAdministration", "MedicationDispense")
 
 
-def unresolved_medication_refs(resources: Iterable[dict[str, Any]]) -> list[str]:
-    """Return relative ``Medication/<id>`` references of medication records, in first-seen order.
+def medications_at_hand(resources: Iterable[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Return the Medications among ``resources`` by "Medication/<id>" (the last of an id wins), and the
+    relative ``Medication/<id>`` references of medication records that none of them answers, in first-seen
+    order.
 
-    Contained medications (``#id``) are resolved by the chart layer and are not listed.
+    Contained medications (``#id``) are resolved by the chart layer and are not listed. Why one walk: resolving
+    walked every resource of a call twice, once for the Medications and once for the references
+    (``tests/test_data_fast_paths.py`` compares it with the two walks).
 
-    >>> unresolved_medication_refs([{"resourceType": "MedicationRequest",
-    ...     "medicationReference": {"reference": "Medication/m1"}}])
-    ['Medication/m1']
+    >>> medications_at_hand([{"resourceType": "Medication", "id": "m1"}, {"resourceType": "MedicationRequest",
+    ...     "medicationReference": {"reference": "Medication/m1"}}, {"resourceType": "MedicationStatement",
+    ...     "medicationReference": {"reference": "Medication/m2"}}])
+    ({'Medication/m1': {'resourceType': 'Medication', 'id': 'm1'}}, ['Medication/m2'])
     """
+    held: dict[str, dict[str, Any]] = {}
     found: dict[str, None] = {}
     for resource in resources:
-        if resource.get("resourceType") not in USES_MEDICATION:
-            continue
-        reference = (resource.get("medicationReference") or {}).get("reference")
-        if isinstance(reference, str) and MEDICATION_REF.match(reference):
-            found.setdefault(reference, None)
-    return list(found)
+        kind = resource["resourceType"]
+        if kind == "Medication":
+            if isinstance(resource.get("id"), str):
+                held[f"Medication/{resource['id']}"] = resource
+        elif kind in USES_MEDICATION:
+            reference = (resource.get("medicationReference") or {}).get("reference")
+            if isinstance(reference, str) and MEDICATION_REF.match(reference):
+                found.setdefault(reference, None)
+    return held, [ref for ref in found if ref not in held]

@@ -37,7 +37,7 @@ from .fhir_client import (
     next_link,
     searchset_resources,
 )
-from .medications import unresolved_medication_refs
+from .medications import medications_at_hand
 from .needs import PrefetchNeeds
 from .observer import FetchObserver, NoObserver, observed
 from .slots import CallSlots, FetchPool, SlotCount
@@ -103,12 +103,13 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
     failures: dict[str, str] = {}
     pending: dict[str, Future[Any]] = {}
     reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
+    patient_id, newest_page_keys = call.context.patientId, service.newest_page_keys
     for key, query, read_type in _queries(service.prefetch, dict(call.context)):
         if read_type is not None:
             reads.add(key)
         if key in provided:
-            outcome = _use_provided(key, provided[key], call.context.patientId,
-                                    follow_pages=key not in service.newest_page_keys, read_type=read_type)
+            outcome = _use_provided(key, provided[key], patient_id, follow_pages=key not in newest_page_keys,
+                                    read_type=read_type)
             if outcome.resources is not None:
                 data.by_key[key] = outcome.resources
                 data.provenance[key] = outcome.provenance
@@ -120,8 +121,8 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
             failures[key] = f"{failures.get(key, 'not prefetched')}; {fetcher.why_not}"
             continue
         failures.pop(key, None)
-        pending[key] = fetcher.submit(query, _fetch, fetcher.client, query, key in service.newest_page_keys)
-    _collect(pending, fetcher.deadline, data, failures, call.context.patientId, reads)
+        pending[key] = fetcher.submit(query, _fetch, fetcher.client, query, key in newest_page_keys)
+    _collect(pending, fetcher.deadline, data, failures, patient_id, reads)
     _fetch_medications(data, fetcher)
     _report_sources(settings.observer, service, data, failures)
     _settle_failures(service, data, failures, fetcher.refused)
@@ -303,11 +304,8 @@ def _collect(pending: dict[str, Future[Any]], deadline: float, data: PatientData
 
 def _fetch_medications(data: PatientData, fetcher: _Fetcher) -> None:
     """Resolve ``medicationReference``s not contained and not included in the search results."""
-    resources = data.resources() + data.draft_orders
-    for resource in resources:
-        if resource["resourceType"] == "Medication" and isinstance(resource.get("id"), str):
-            data.medications[f"Medication/{resource['id']}"] = resource
-    wanted = [ref for ref in unresolved_medication_refs(resources) if ref not in data.medications]
+    held, wanted = medications_at_hand(data.resources() + data.draft_orders)
+    data.medications.update(held)
     if not wanted:
         return
     if fetcher.client is None:
