@@ -260,3 +260,20 @@ def test_pregnancy_tests_are_read_as_before(resources: list) -> None:
         problems += found
         notes += found_notes
     assert read_pregnancy_tests(resources, KB) == (tuple(problems), tuple(notes))
+
+
+# --- one element's check (elements.element_check) ------------------------------------------------------------
+
+_VALUES = st.recursive(
+    _JUNK | _DATES | st.sampled_from(["final", "http://loinc.org", "718-7", 2**1024, 1e308]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(
+        ["coding", "system", "code", "display", "text", "value", "unit", "comparator", "start", "end", "low", "high",
+         "reference", "numerator", "denominator", "repeat", "x"]), inner, max_size=4), max_leaves=10)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([(kind, key) for kind, spec in elements.SPECS.items() for key in spec]), _VALUES)
+def test_one_elements_check_is_its_part_of_unreadable(kind_key: tuple[str, str], value: object) -> None:
+    kind, key = kind_key
+    found = _unreadable_as_before({"resourceType": kind, key: value})
+    assert elements.element_check(kind, key)(value) == found.get(key)
