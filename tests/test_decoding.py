@@ -57,9 +57,10 @@ def _same(a, b) -> bool:
 
 def _assert_alike(raw: bytes) -> None:
     theirs = _outcome(json.loads, raw)
-    # Without the shared pass, and with it as decode_json_body gives it (decoding.outline)
+    # Without the shared pass, with it (decoding.outline), and with the encoding too, as decode_json_body gives them
     for ours in (_outcome(lambda r: decoding.loads(r, 64), raw),
-                 _outcome(lambda r: decoding.loads(r, 64, decoding.outline(r)), raw)):
+                 _outcome(lambda r: decoding.loads(r, 64, decoding.outline(r)), raw),
+                 _outcome(lambda r: decoding.loads(r, 64, decoding.outline(r), json.detect_encoding(r)), raw)):
         assert ours[0] == theirs[0], raw[:80]
         assert _same(ours[1], theirs[1]) if ours[0] == "value" else ours == theirs, raw[:80]
 
@@ -74,6 +75,8 @@ def test_orjson_reads_the_plain_bodies_and_json_the_others() -> None:
     assert not decoding._orjson_reads_alike(b'{"a": 1000000000000000000}')  # a 19-digit run
     assert not decoding._orjson_reads_alike(b"\xef\xbb\xbf{}")
     assert not decoding._orjson_reads_alike('{"a": 1}'.encode("utf-16"))
+    for raw in TRICKY:  # the encoding as the caller found it, or as it is found here: the same answer
+        assert decoding._orjson_reads_alike(raw, None, json.detect_encoding(raw)) == decoding._orjson_reads_alike(raw)
 
 
 _NUMBERS = (st.integers() | st.integers(-(10**20), 10**20) | st.floats() | st.floats(allow_infinity=False, width=32)

@@ -62,17 +62,18 @@ def outline(raw: bytes) -> Outline:
     return Outline(quotes_and_brackets, long_digit_run)
 
 
-def loads(raw: bytes, max_depth: int, scan: Outline | None = None) -> Any:
+def loads(raw: bytes, max_depth: int, scan: Outline | None = None, encoding: str | None = None) -> Any:
     """Return ``json.loads(raw)``, or raise what it raises; decoded by orjson where that gives the same value.
 
-    ``scan`` is ``outline(raw)`` when the caller has it. The garbage collector is paused meanwhile: decoding
+    ``scan`` is ``outline(raw)`` and ``encoding`` is ``json.detect_encoding(raw)`` when the caller has them
+    (each is worked out here otherwise). The garbage collector is paused meanwhile: decoding
     builds tens of thousands of objects that form a tree (JSON has no cycles to collect). Left on, the
     collector scans them over and over as they are made and moves them all to its oldest generation, whose
     growth sets off a collection of the whole heap.
     """
     _pause_collector()
     try:
-        if max_depth <= ORJSON_MAX_DEPTH and _orjson_reads_alike(raw, scan):
+        if max_depth <= ORJSON_MAX_DEPTH and _orjson_reads_alike(raw, scan, encoding):
             try:
                 return orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -82,9 +83,15 @@ def loads(raw: bytes, max_depth: int, scan: Outline | None = None) -> Any:
         _resume_collector()
 
 
-def _orjson_reads_alike(raw: bytes, scan: Outline | None = None) -> bool:
-    """True when orjson's value of ``raw`` (if it has one) is json's: UTF-8 without a BOM, no 19-digit run."""
-    if not (isinstance(raw, bytes) and json.detect_encoding(raw) == "utf-8"):
+def _orjson_reads_alike(raw: bytes, scan: Outline | None = None, encoding: str | None = None) -> bool:
+    """True when orjson's value of ``raw`` (if it has one) is json's: UTF-8 without a BOM, no 19-digit run.
+
+    ``encoding``: ``json.detect_encoding(raw)`` if the caller has it (a Python function of about 6,000
+    instructions, which ``decode_json_body`` had already called).
+    """
+    if not isinstance(raw, bytes):
+        return False
+    if (encoding if encoding is not None else json.detect_encoding(raw)) != "utf-8":
         return False
     return not (scan.long_digit_run if scan is not None else _LONG_DIGIT_RUN in raw.translate(_DIGITS_ONLY))
 

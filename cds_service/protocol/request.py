@@ -185,9 +185,10 @@ def decode_json_body(raw: bytes, content_type: str | None, limits: RequestLimits
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
     # One pass over a UTF-8 body serves both guards (``decoding.outline``); other bodies are read as before.
-    scan = decoding.outline(raw) if isinstance(raw, bytes) and json.detect_encoding(raw) in _UTF8 else None
+    encoding = json.detect_encoding(raw) if isinstance(raw, bytes) else None  # worked out once, used twice
+    scan = decoding.outline(raw) if encoding in _UTF8 else None
     try:
-        value = decoding.loads(raw, limits.max_depth, scan)
+        value = decoding.loads(raw, limits.max_depth, scan, encoding)
     except RecursionError as exc:
         raise InvalidRequest(f"body nests deeper than {limits.max_depth} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
