@@ -132,12 +132,16 @@ _DRAFT_ORDERS = {"resourceType": "Bundle", "type": "collection", "entry": [{"res
 
 
 # Found by this fuzzer (500 for each): the context models allow unknown members, and members named like
-# another hook's field were read as that field. Fixed in 26c571c; kept as exact regressions.
+# another hook's field were read as that field. Fixed in 26c571c; kept as exact regressions. A member named
+# "keys" (found in review, issue #12) made dict(context) call it: the prefetch tokens now come from the model's items.
 @pytest.mark.parametrize(("service_id", "hook", "context"), [
     ("b12-status", "patient-view", {"draftOrders": {"resourceType": "Bundle"}}),
     ("b12-status", "patient-view", {"selections": 5}),
     ("folic-acid-safety-sign", "order-sign", {"draftOrders": _DRAFT_ORDERS, "selections": 5}),
-], ids=["patient-view draftOrders", "patient-view selections", "order-sign selections"])
+    ("b12-status", "patient-view", {"keys": "x"}),
+    ("folic-acid-safety-sign", "order-sign", {"draftOrders": _DRAFT_ORDERS, "keys": None}),
+], ids=["patient-view draftOrders", "patient-view selections", "order-sign selections", "patient-view keys",
+        "order-sign keys"])
 def test_unknown_context_members_are_ignored(service_id: str, hook: str, context: dict[str, Any]) -> None:
     """Members a hook does not define are ignored, whatever their name (the document: additionalProperties)."""
     body = {

@@ -104,7 +104,9 @@ def resolve(service: PrefetchNeeds, call: ParsedCall, settings: FetchSettings) -
     pending: dict[str, Future[Any]] = {}
     reads: set[str] = set()  # keys whose query is an instance read: finding nothing there is a failure
     patient_id, newest_page_keys = call.context.patientId, service.newest_page_keys
-    for key, query, read_type in _queries(service.prefetch, dict(call.context)):
+    # Why iter: dict(model) looks for a ``keys`` attribute first, and a context member named "keys" (the context
+    # models keep unknown members) made it call that member's value: a 500. The model's items are its fields.
+    for key, query, read_type in _queries(service.prefetch, dict(iter(call.context))):
         if read_type is not None:
             reads.add(key)
         if key in provided:
