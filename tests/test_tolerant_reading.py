@@ -65,3 +65,14 @@ def test_an_unreadable_dose_is_named_and_still_triggers() -> None:
     detail = result["cards"][0]["detail"]
     assert "dose could not be read" in detail
     assert "dosageInstruction could not be read" in detail
+
+
+def test_a_draft_with_a_malformed_medication_reference_still_gives_the_critical_card() -> None:
+    """The draft names folic acid in ``medicationCodeableConcept``; a ``medicationReference`` beside it that is no
+    Reference object (a bare string, a number, a list) answered 500 before: the data layer read it for a
+    Medication to fetch. It names nothing to fetch, and the warning stands."""
+    for malformed in ("Medication/folic-acid", 5, [{"reference": "Medication/folic-acid"}]):
+        body = copy.deepcopy(load_json(FAD_SELECT.request_path))
+        _draft(body)["medicationReference"] = malformed
+        assert _kinds(_post(body)) == [("critical", "folate_deficient")], malformed
+

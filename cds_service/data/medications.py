@@ -32,7 +32,10 @@ def medications_at_hand(resources: Iterable[dict[str, Any]]) -> tuple[dict[str, 
             if isinstance(resource.get("id"), str):
                 held[f"Medication/{resource['id']}"] = resource
         elif kind in USES_MEDICATION:
-            reference = (resource.get("medicationReference") or {}).get("reference")
+            # Read tolerantly: a medicationReference that is no object (a draft order sent it as a bare string)
+            # names nothing to fetch; the chart layer notes the element, and the order is still read.
+            held_ref = resource.get("medicationReference")
+            reference = held_ref.get("reference") if isinstance(held_ref, dict) else None
             if isinstance(reference, str) and MEDICATION_REF.match(reference):
                 found.setdefault(reference, None)
     return held, [ref for ref in found if ref not in held]
