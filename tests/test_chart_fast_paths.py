@@ -179,7 +179,9 @@ def _unique_as_before(resources: list) -> list:
     unique = []
     for resource in resources:
         key = (resource.get("resourceType"), resource.get("id")) if isinstance(resource, dict) else None
-        if key is not None and key[1] is not None:
+        # Since then only a string id is a repeat's mark (a list or an object as id answered 500 there), as in
+        # PatientData.resources: the reference follows, so what is compared is the single walk.
+        if key is not None and isinstance(key[1], str):
             if key in seen:
                 continue
             seen.add(key)

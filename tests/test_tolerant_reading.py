@@ -76,3 +76,11 @@ def test_a_draft_with_a_malformed_medication_reference_still_gives_the_critical_
         _draft(body)["medicationReference"] = malformed
         assert _kinds(_post(body)) == [("critical", "folate_deficient")], malformed
 
+
+def test_a_prefetched_record_whose_id_is_no_string_is_read_and_the_card_stands() -> None:
+    """A list or an object as a resource's ``id`` answered 500 (the chart's de-duplication hashed it)."""
+    for malformed in (["b12-1"], {"value": "b12-1"}, 5):
+        body = copy.deepcopy(load_json(FAD_SELECT.request_path))
+        for entry in body["prefetch"]["b12Labs"]["entry"]:
+            entry["resource"]["id"] = malformed
+        assert _kinds(_post(body)) == [("critical", "folate_deficient")], malformed

@@ -35,12 +35,16 @@ class ChartData:
 
 
 def _unique(resources: list[JSON]) -> list[JSON]:
-    """Return resources without repeats of the same Type/id (a prefetch and a search may overlap)."""
-    seen: dict[object, set[object]] = {}  # the ids seen, per type: no (type, id) tuple made per resource
+    """Return resources without repeats of the same Type/id (a prefetch and a search may overlap).
+
+    Only a string id is a FHIR id: a resource whose ``id`` is anything else (a list or an object answered 500
+    here) is kept as it is, and its reader takes it as it takes any other resource without a readable id.
+    """
+    seen: dict[object, set[str]] = {}  # the ids seen, per type: no (type, id) tuple made per resource
     unique: list[JSON] = []
     for resource in resources:
         rid = resource.get("id") if isinstance(resource, dict) else None
-        if rid is not None:
+        if isinstance(rid, str):
             kind = resource.get("resourceType")
             ids = seen.get(kind)
             if ids is None:
