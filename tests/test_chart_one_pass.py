@@ -11,6 +11,7 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_chart_fast_paths import _unreadable_as_before  # elements.unreadable as the closures of SPECS
 
 from cds_service.chart import elements, labs, quantities
 from cds_service.chart.facts import Comparator, DataIssue, LabResult
@@ -23,17 +24,6 @@ LOINC = "http://loinc.org"
 
 
 # --- the readers as they were --------------------------------------------------------------------------------
-
-def _unreadable_as_before(resource: dict) -> dict[str, str]:
-    """``elements.unreadable``: the closures of ``elements.SPECS``, in turn."""
-    found: dict[str, str] = {}
-    for key, check in elements.SPECS.get(str(resource.get("resourceType")), {}).items():
-        if key in resource:
-            problem = check(resource[key])
-            if problem:
-                found[key] = problem
-    return found
-
 
 def _sent_as_before(resource: dict):
     if "valueQuantity" in resource:
